@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages eir-dist needs to build and test (idempotent).
+# Usage: scripts/install-deps.sh [--reference]   (--reference adds python3-torch/numpy for fixtures and benches)
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config git ca-certificates curl
+      libyaml-dev libjansson-dev libopenblas-dev libopenmpi-dev openmpi-bin
+      libh2o-evloop-dev libssl-dev zlib1g-dev nghttp2-client)
+if [ "${1:-}" = "--reference" ]; then
+  pkgs+=(python3-numpy python3-torch python3-yaml)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: installed ${missing[*]}"
