@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct YamlNode;  // data/yaml_tree.h: the parsed YAML, kept for error locations
+
 // Where a value came from, for error messages: "<file>:<line>:<col>".
 typedef struct {
     const char *file; // path of the YAML file, or "command line"
@@ -86,6 +88,27 @@ typedef struct {
     bool save_model_diagram;  // false
 } VisualizationLoggingConfig;
 
+// The global sections EIR has whose features eir-dist does not implement: accepted at their
+// defaults (non-defaults are refused by name), kept so the effective config says what was read.
+typedef struct {
+    bool compile_model;              // false (true refused)
+    int n_iter_before_swa;           // 0 = None (setting it is refused: no SWA)
+    char *pretrained_checkpoint;     // NULL (setting it is refused)
+    bool strict_pretrained_loading;  // true (accepted; meaningless without a pretrained checkpoint)
+} GlobalModelConfig;
+
+typedef struct {
+    bool compute_attributions;             // false (true refused; EIR skips bytes inputs anyway)
+    int max_attributions_per_class;        // 0 = None
+    int attributions_every_sample_factor;  // 1
+    int attribution_background_samples;    // 256
+} AttributionAnalysisConfig;
+
+typedef struct {
+    int streaming_setup_samples;  // 10000 (streaming data only; accepted, unused)
+    int streaming_batch_size;     // 0 = None
+} DataPreparationConfig;
+
 typedef struct {
     BasicExperimentConfig basic_experiment;
     AcceleratorConfig accelerator;
@@ -95,6 +118,10 @@ typedef struct {
     EvaluationCheckpointConfig evaluation_checkpoint;
     MetricsConfig metrics;
     VisualizationLoggingConfig visualization_logging;
+    // added with the loader (EIR sections accepted at their defaults; latent_sampling must be null)
+    GlobalModelConfig model;
+    AttributionAnalysisConfig attribution_analysis;
+    DataPreparationConfig data_preparation;
 } GlobalConfig;
 
 // ---- input config (one file = one input) ----
@@ -123,6 +150,9 @@ typedef struct {
     int dim_feedforward;                  // "auto" -> 4 * embedding_dim (resolved)
     double dropout;                       // 0.10
     char *source_file;                    // the YAML file this input came from
+    bool freeze_pretrained_model;         // false (accepted; meaningless: pretrained_model is refused)
+    bool embedding_dim_auto;              // YAML null: embedding_dim was computed (spec §1.2)
+    bool dim_feedforward_auto;            // "auto": dim_feedforward = 4 * embedding_dim
 } InputConfig;
 
 // ---- output config (one file = one output) ----
@@ -177,6 +207,44 @@ typedef struct {
 // Parses, merges, applies overrides, fills defaults and validates. Any problem: one message naming
 // file, line, column, key, what was found and what was expected, then exit code 2 (eir_die_user).
 void config_load(ExperimentConfig *cfg, const ConfigSources *src);
+// Same, without exiting: 0 on success; -1 with the one message in err (cfg is then left zeroed,
+// nothing to free). Never exits except on out-of-memory.
+int config_try_load(ExperimentConfig *cfg, const ConfigSources *src, char *err, size_t errlen);
+
+// Flags for the *_flags variants.
+enum {
+    // Paths (output_folder, input_source, output_source, manual_valid_ids_file) may be null and
+    // are not checked on disk: for the stripped configs that serve/predict read.
+    CONFIG_NO_PATH_CHECKS = 1 << 0,
+};
+int config_try_load_flags(ExperimentConfig *cfg, const ConfigSources *src, int flags, char *err,
+                          size_t errlen);
+// Loads what config_write_effective wrote: <dir>/global_config.yaml (one mapping),
+// input_configs.yaml and output_configs.yaml (lists of mappings), fusion_config.yaml (optional).
+int config_try_load_effective(ExperimentConfig *cfg, const char *dir, int flags, char *err,
+                              size_t errlen);
+void config_load_effective(ExperimentConfig *cfg, const char *dir, int flags);
+
 // Writes the fully defaulted configs to <dir>/{global_config,input_configs,fusion_config,output_configs}.yaml.
 void config_write_effective(const ExperimentConfig *cfg, const char *dir);
+// Same, with the paths set to null, as EIR's serializations/configs_stripped/ (for serve/predict).
+void config_write_stripped(const ExperimentConfig *cfg, const char *dir);
+// The text config_write_effective puts in each file (malloc'd); which: "global_config",
+// "input_configs", "fusion_config" or "output_configs". NULL for any other name.
+char *config_effective_yaml(const ExperimentConfig *cfg, const char *which, bool stripped);
 void config_free(ExperimentConfig *cfg);
+// Compares every typed field (not the trees or source_file). Returns true when equal; otherwise
+// false with the first difference ("optimization.lr: 0.0003 vs 0.001") in diff.
+bool config_equal(const ExperimentConfig *a, const ExperimentConfig *b, char *diff, size_t difflen);
+
+// Where a value was set, for messages about it found later (e.g. a target column absent from the
+// labels CSV). tree: one of cfg's kept trees; path: dotted keys, list items by index
+// ("output_type_info.target_cat_columns.0"). Returns the mark of the deepest node found on the path
+// (line 0 when the tree is NULL). file points into the tree: valid until config_free.
+ConfigMark config_mark_of(const struct YamlNode *tree, const char *dotted_path);
+
+// StrList helpers (items are malloc'd copies).
+void strlist_push(StrList *l, const char *s);
+void strlist_free(StrList *l);
+bool strlist_contains(const StrList *l, const char *s);
+void config_sources_free(ConfigSources *src);

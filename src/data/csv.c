@@ -128,8 +128,9 @@ int csv_parse(const char *data, size_t len, const char *name, CsvTable *out, cha
         for (int j = 0; j < i; j++) {
             const char *b = offs[j] == SIZE_MAX ? "" : text + offs[j];
             if (strcmp(a, b) == 0) {
+                fail(err, errlen, "%s:%d: column name '%s' appears twice in the header", name, header_line, a);
                 free(text); free(offs); free(row_lines);
-                return fail(err, errlen, "%s:%d: column name '%s' appears twice in the header", name, header_line, a);
+                return -1;
             }
         }
     }

@@ -1,8 +1,133 @@
-// eir_dist_main.c: the eir-dist program (placeholder until the CLI lands).
+// eir_dist_main.c: the eir-dist program: EIR's `eirtrain` command line (spec §1) plus eir-dist's
+// own flags. Reads the configs, sets up the data, and trains (or, with --dry-run, reports).
+#define _DEFAULT_SOURCE  // realpath
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/util.h"
+#include "data/cli_args.h"
+#include "data/config.h"
+#include "data/data_summary.h"
+#include "data/dataset.h"
+#include "data/split.h"
+#include "dist/comm.h"
+#include "common/log.h"
+#include "train/trainer.h"
+
+typedef struct {
+    bool dry_run;
+    const char *resume;
+} ProgramFlags;
+
+static void print_usage(FILE *f) {
+    fprintf(f,
+            "usage: eir-dist --global_configs G.yaml... --input_configs I.yaml... --output_configs O.yaml...\n"
+            "                [--fusion_configs F.yaml...] [--<file_stem>.<dotted.key>=<value>...]\n"
+            "                [--dry-run] [--resume RUN_FOLDER] [--help] [--version]\n"
+            "\n"
+            "Trains EIR's raw-bytes local transformer from EIR's YAML configs. Run it under\n"
+            "`mpirun -np N eir-dist ...` for data-parallel training (plain eir-dist is one rank).\n"
+            "\n%s\n"
+            "Program flags:\n"
+            "  --dry-run              read configs and data, print the data summary, exit (writes nothing)\n"
+            "  --resume RUN_FOLDER    continue an interrupted run from its training state\n"
+            "  -h, --help             this help\n"
+            "  --version              print the version\n"
+            "\n"
+            "Environment: EIR_SEED (integer seed of the split and all randomness, default 0).\n"
+            "Exit codes: 0 success, 1 internal or system failure, 2 bad configuration, data or arguments.\n",
+            cli_config_usage());
+}
+
+static void parse_program_flags(const StrList *rest, ProgramFlags *pf) {
+    memset(pf, 0, sizeof *pf);
+    for (int i = 1; i < rest->n; i++) {
+        const char *a = rest->items[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            print_usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--version")) {
+            printf("eir-dist %s\n", EIR_VERSION);
+            exit(0);
+        } else if (!strcmp(a, "--dry-run")) {
+            pf->dry_run = true;
+        } else if (!strcmp(a, "--resume")) {
+            if (i + 1 >= rest->n) eir_die_user("--resume needs a run folder");
+            pf->resume = rest->items[++i];
+        } else if (!strncmp(a, "--resume=", 9)) {
+            pf->resume = a + 9;
+        } else {
+            eir_die_user("unknown argument '%s' (see eir-dist --help)", a);
+        }
+    }
+}
+
+// EIR refuses to train into a folder that already holds a run (spec §1.1).
+static void check_fresh_run_folder(const char *run) {
+    char *p = path_join(run, "train_average_history.log");
+    if (path_exists(p))
+        eir_die_user("output_folder '%s' already holds a run (%s exists): choose another output_folder, "
+                     "or continue it with --resume %s", run, p, run);
+    free(p);
+}
+
 int main(int argc, char **argv) {
-    (void)argc; (void)argv;
-    printf("eir-dist %s\n", EIR_VERSION);
-    return 0;
+    eir_set_progname("eir-dist");
+    Comm comm;
+    comm_init(&comm, &argc, &argv);
+    log_setup(comm.rank == 0, LOG_INFO);
+    if (comm.rank != 0) {
+        // only rank 0 prints; the others fail the same way, silently, and MPI_Abort ends the job
+        if (!freopen("/dev/null", "w", stdout)) eir_die("cannot redirect stdout");
+    }
+    ConfigSources src;
+    StrList rest;
+    cli_split_config_args(argc, argv, CLI_CONFIGS_OPTIONAL, &src, &rest);
+    ProgramFlags pf;
+    parse_program_flags(&rest, &pf);
+
+    ExperimentConfig cfg;
+    char err[EIR_ERR_LEN];
+    if (src.global_files.n == 0 && src.output_files.n == 0) {
+        if (!pf.resume) eir_die_user("--global_configs and --output_configs are required (see eir-dist --help)");
+        // --resume RUN alone: the run's own effective configs
+        char *dir = path_join(pf.resume, "configs");
+        if (config_try_load_effective(&cfg, dir, 0, err, sizeof err) != 0) eir_die_user("%s", err);
+        free(dir);
+    } else {
+        if (src.global_files.n == 0 || src.output_files.n == 0)
+            eir_die_user("--global_configs and --output_configs are both required (see eir-dist --help)");
+        config_load(&cfg, &src);
+    }
+    uint64_t seed = 0;
+    if (split_seed_from_env(&seed, err, sizeof err) != 0) eir_die_user("%s", err);
+    const char *run = cfg.global.basic_experiment.output_folder;
+    if (pf.resume) {
+        char *a = realpath(pf.resume, NULL), *b = realpath(run, NULL);
+        bool same = a && b && !strcmp(a, b);
+        free(a);
+        free(b);
+        if (!same) eir_die_user("--resume %s: the configs' output_folder is '%s', not that folder", pf.resume, run);
+    } else if (!pf.dry_run) {
+        check_fresh_run_folder(run);
+    }
+
+    DataSetup setup;
+    data_setup_or_die(&setup, &cfg, seed);
+    if (pf.dry_run) {
+        if (comm.rank == 0) data_summary_print(stdout, &setup, &cfg, comm.size);
+        data_setup_free(&setup);
+        config_free(&cfg);
+        comm_finalize(&comm);
+        return 0;
+    }
+    if (comm.rank == 0) data_summary_print(stdout, &setup, &cfg, comm.size);
+    TrainOptions opt = {.resume_folder = pf.resume, .interrupt_exit_code = 75};
+    int rc = train_run(&cfg, &setup, &comm, seed, &opt);
+    data_setup_free(&setup);
+    config_free(&cfg);
+    comm_finalize(&comm);
+    return rc;
 }

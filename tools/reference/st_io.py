@@ -3,15 +3,18 @@
 Format: u64 little-endian header length N, N bytes of JSON header
 {"name": {"dtype", "shape", "data_offsets": [begin, end]}, ..., "__metadata__": {str: str}},
 then the raw little-endian tensor bytes. Offsets are relative to the start of the data section;
-tensors are packed back to back in insertion order; the header is padded with spaces to a
-multiple of 8 so the data section starts aligned.
+tensors are packed back to back, ordered by decreasing element size (stable); the header is
+padded with spaces to a multiple of 8 so the data section and every tensor start aligned.
 """
+import hashlib
 import json
 import os
 import struct
 from collections import OrderedDict
 
 import numpy as np
+
+CHECKSUM_KEY = "__checksum_sha256__"  # same key as src/common/safetensors.h
 
 _NP_TO_ST = {
     np.dtype("float64"): "F64",
@@ -33,7 +36,8 @@ _ST_TO_NP = {v: k for k, v in _NP_TO_ST.items()}
 def _to_numpy(t):
     if hasattr(t, "detach"):  # torch tensor
         t = t.detach().cpu().contiguous().numpy()
-    return np.ascontiguousarray(t)
+    a = np.asarray(t)
+    return a if a.flags.c_contiguous else a.copy(order="C")  # keeps 0-d shape []
 
 
 def write_safetensors(path, tensors, metadata=None):
@@ -41,10 +45,15 @@ def write_safetensors(path, tensors, metadata=None):
     header = OrderedDict()
     blobs = []
     offset = 0
+    arrays = []
     for name, t in tensors.items():
         if name == "__metadata__":
             raise ValueError("'__metadata__' is reserved")
-        a = _to_numpy(t)
+        arrays.append((name, _to_numpy(t)))
+    # stable sort by decreasing element size: every tensor is then aligned to its element size
+    # (the data section starts at a multiple of 8), as the C writer and safetensors itself do
+    arrays.sort(key=lambda na: -na[1].dtype.itemsize)
+    for name, a in arrays:
         dt = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
         if dt not in _NP_TO_ST:
             raise ValueError(f"{name}: unsupported dtype {a.dtype}")
@@ -76,8 +85,9 @@ def write_safetensors(path, tensors, metadata=None):
     os.replace(tmp, path)
 
 
-def read_safetensors(path):
-    """Returns (OrderedDict name -> numpy array, metadata dict)."""
+def read_safetensors(path, verify_checksum=True):
+    """Returns (OrderedDict name -> numpy array, metadata dict). Verifies the SHA-256 of the
+    data section when the file carries one (CHECKSUM_KEY, written by eir-dist's C writer)."""
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < 8:
@@ -88,6 +98,11 @@ def read_safetensors(path):
     header = json.loads(data[8:8 + n].decode("utf-8"), object_pairs_hook=OrderedDict)
     body = data[8 + n:]
     metadata = header.pop("__metadata__", {}) or {}
+    want = metadata.get(CHECKSUM_KEY)
+    if want is not None and verify_checksum:
+        got = hashlib.sha256(body).hexdigest()
+        if got != want.lower():
+            raise ValueError(f"{path}: checksum mismatch (header {want}, data {got})")
     out = OrderedDict()
     for name, info in header.items():
         b, e = info["data_offsets"]

@@ -1,0 +1,37 @@
+// comm.h: the collectives training needs, behind one small interface (spec §10, issue 4).
+// Back-ends: MPI on host buffers (here); NCCL on device buffers plugs in with the CUDA backend.
+// eir-dist without mpirun is one rank (MPI singleton), and every call then degenerates to a copy.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int rank, size;
+    int local_rank, local_size;  // within this node (shared-memory communicator)
+    void *mpi_comm;              // MPI_Comm* of the training job
+    int initialized_mpi;         // we called MPI_Init (so we call MPI_Finalize)
+} Comm;
+
+// Initialises MPI (threads: funneled) and fills rank/size; sets the error hooks so that a fatal
+// error on any rank aborts the whole job (MPI_Abort) instead of leaving the others hanging.
+void comm_init(Comm *c, int *argc, char ***argv);
+void comm_finalize(Comm *c);
+// Ends every rank of the job with `code` (used by fatal errors).
+void comm_abort(Comm *c, int code);
+
+void comm_allreduce_sum_f32(Comm *c, float *buf, size_t n);
+void comm_allreduce_sum_f64(Comm *c, double *buf, size_t n);
+void comm_allreduce_max_i32(Comm *c, int32_t *buf, size_t n);
+void comm_bcast(Comm *c, void *buf, size_t bytes, int root);
+// Gathers variable-sized byte blocks to root (in rank order). Returns a malloc'd buffer on root
+// (NULL elsewhere); *total receives the byte count on root.
+void *comm_gatherv(Comm *c, const void *buf, size_t bytes, int root, size_t *total);
+void comm_barrier(Comm *c);
+
+// Non-blocking gradient-bucket all-reduce (sum, in place), for overlapping with backward.
+typedef struct {
+    void *req;  // MPI_Request*
+    int active;
+} CommRequest;
+void comm_iallreduce_sum_f32(Comm *c, float *buf, size_t n, CommRequest *r);
+void comm_wait(Comm *c, CommRequest *r);

@@ -1,0 +1,139 @@
+// layers_dropout.c: dropout masks from counter-based Philox streams, dropout, stochastic depth.
+// A mask element is a pure function of (seed, site, step, global sample, element index), so the
+// same sample gets the same mask on any rank, with any thread count, in any batch position,
+// and the backward pass could regenerate it (we store it as bits: 1/32 of the activation).
+#include <math.h>
+#include <string.h>
+
+#include "common/rng.h"
+#include "model/layers.h"
+#include "model/simd.h"
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+uint32_t dropout_threshold(float p) {
+    if (!(p > 0.0f)) return 0;
+    if (p >= 1.0f) return 65536;
+    return (uint32_t)lrint((double)p * 65536.0);
+}
+
+float dropout_keep_scale(float p) { return p >= 1.0f ? 0.0f : 1.0f / (1.0f - p); }
+
+// Philox4x32-10 blocks with counters (b0 + k, c[0], c[1], c[2]), k < nb, written as 16-bit
+// halves in stream order: h[8k + 2w] = low half of word w, h[8k + 2w + 1] = high half. Same
+// values as rng_next_u32 on a stream positioned at block b0 (rng.c), written so the compiler
+// can run several blocks per vector.
+static inline void philox_halves(uint16_t *h, const uint32_t key[2], const uint32_t c[3], uint32_t b0, int nb) {
+    for (int k = 0; k < nb; k++) {
+        uint32_t x0 = b0 + (uint32_t)k, x1 = c[0], x2 = c[1], x3 = c[2];
+        uint32_t k0 = key[0], k1 = key[1];
+#define PHILOX_ROUND                                             \
+    {                                                            \
+        uint64_t p0 = (uint64_t)PHILOX_M0 * x0;                  \
+        uint64_t p1 = (uint64_t)PHILOX_M1 * x2;                  \
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ x1 ^ k0;            \
+        uint32_t n1 = (uint32_t)p1;                              \
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ x3 ^ k1;            \
+        uint32_t n3 = (uint32_t)p0;                              \
+        x0 = n0; x1 = n1; x2 = n2; x3 = n3;                      \
+        k0 += PHILOX_W0; k1 += PHILOX_W1;                        \
+    }
+        PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND
+        PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND
+#undef PHILOX_ROUND
+        uint16_t *o = h + 8 * k;
+        o[0] = (uint16_t)x0; o[1] = (uint16_t)(x0 >> 16);
+        o[2] = (uint16_t)x1; o[3] = (uint16_t)(x1 >> 16);
+        o[4] = (uint16_t)x2; o[5] = (uint16_t)(x2 >> 16);
+        o[6] = (uint16_t)x3; o[7] = (uint16_t)(x3 >> 16);
+    }
+}
+
+#define KEEP_CHUNK 512  // elements per Philox batch (a multiple of 32: output words stay aligned)
+
+EIR_KERNEL static void keep_bits_kernel(uint32_t *bits, const uint32_t key[2], const uint32_t c[3],
+                                        uint64_t first, int n, uint32_t threshold) {
+    uint16_t h[KEEP_CHUNK + 16];
+    for (int k0 = 0; k0 < n; k0 += KEEP_CHUNK) {
+        int m = n - k0 < KEEP_CHUNK ? n - k0 : KEEP_CHUNK;
+        uint64_t e0 = first + (uint64_t)k0;
+        int off = (int)(e0 & 7);
+        int nb = (off + m + 7) >> 3;
+        philox_halves(h, key, c, (uint32_t)(e0 >> 3), nb);
+        const uint16_t *hv = h + off;
+        int nw = (m + 31) / 32;
+        for (int w = 0; w < nw; w++) {
+            int lim = m - 32 * w < 32 ? m - 32 * w : 32;
+            uint32_t word = 0;
+            for (int j = 0; j < lim; j++) word |= (uint32_t)(hv[32 * w + j] >= threshold) << j;
+            bits[k0 / 32 + w] = word;
+        }
+    }
+}
+
+void dropout_keep_bits(uint32_t *bits, uint64_t seed, uint32_t purpose, uint64_t step, uint64_t sample,
+                       uint64_t first, int n, uint32_t threshold) {
+    RngStream r;
+    rng_stream_init(&r, seed, purpose, step, sample);
+    keep_bits_kernel(bits, r.key, &r.ctr[1], first, n, threshold);
+}
+
+// out[k] = inp[k] * (bit k ? scale : 0)
+EIR_KERNEL static void apply_keep_bits(float *out, const float *inp, const uint32_t *bits, size_t n, float scale) {
+    for (size_t k = 0; k < n; k++) {
+        float keep = (float)((bits[k >> 5] >> (k & 31)) & 1u);
+        out[k] = inp[k] * keep * scale;
+    }
+}
+
+#define DROPOUT_CHUNK 4096  // elements per parallel work item (multiple of 32)
+
+void dropout_forward(float *out, uint32_t *mask, const float *inp, int B, size_t D, float p, const DropoutKey *key) {
+    if (!(p > 0.0f)) {
+        if (out != inp) memmove(out, inp, (size_t)B * D * sizeof(float));
+        return;
+    }
+    uint32_t thr = dropout_threshold(p);
+    float scale = dropout_keep_scale(p);
+    size_t words = dropout_mask_words(D);
+    long chunks = (long)((D + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK);
+#pragma omp parallel for schedule(static) if ((size_t)B * D >= EIR_PAR_MIN)
+    for (long it = 0; it < (long)B * chunks; it++) {
+        int b = (int)(it / chunks);
+        size_t lo = (size_t)(it % chunks) * DROPOUT_CHUNK;
+        size_t n = D - lo < DROPOUT_CHUNK ? D - lo : DROPOUT_CHUNK;
+        uint32_t *bits = mask + (size_t)b * words + lo / 32;
+        dropout_keep_bits(bits, key->seed, key->purpose, key->step, key->sample_ids[b], lo, (int)n, thr);
+        apply_keep_bits(out + (size_t)b * D + lo, inp + (size_t)b * D + lo, bits, n, scale);
+    }
+}
+
+void dropout_backward(float *dinp, const float *dout, const uint32_t *mask, int B, size_t D, float p) {
+    if (!(p > 0.0f)) {
+        if (dinp != dout) memmove(dinp, dout, (size_t)B * D * sizeof(float));
+        return;
+    }
+    float scale = dropout_keep_scale(p);
+    size_t words = dropout_mask_words(D);
+    long chunks = (long)((D + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK);
+#pragma omp parallel for schedule(static) if ((size_t)B * D >= EIR_PAR_MIN)
+    for (long it = 0; it < (long)B * chunks; it++) {
+        int b = (int)(it / chunks);
+        size_t lo = (size_t)(it % chunks) * DROPOUT_CHUNK;
+        size_t n = D - lo < DROPOUT_CHUNK ? D - lo : DROPOUT_CHUNK;
+        apply_keep_bits(dinp + (size_t)b * D + lo, dout + (size_t)b * D + lo, mask + (size_t)b * words + lo / 32,
+                        n, scale);
+    }
+}
+
+float stochastic_depth_scale(float p, uint64_t seed, uint32_t purpose, uint64_t step) {
+    if (!(p > 0.0f)) return 1.0f;
+    if (p >= 1.0f) return 0.0f;
+    RngStream r;
+    rng_stream_init(&r, seed, purpose, step, 0);
+    float keep_prob = 1.0f - p;
+    return rng_next_uniform(&r) < keep_prob ? 1.0f / keep_prob : 0.0f;
+}

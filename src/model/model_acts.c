@@ -1,0 +1,168 @@
+// model_acts.c: the activation buffer. Everything a forward pass keeps for the backward pass,
+// and the gradient scratch the backward pass reuses from layer to layer, carved out of one
+// allocation sized for the largest batch. Sizes are per row, so a smaller batch uses a prefix
+// of every view.
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "common/util.h"
+#include "model/model.h"
+#include "model/model_internal.h"
+
+typedef struct {
+    float *base;  // NULL while measuring
+    size_t off;   // floats handed out so far
+} Carver;
+
+static float *carve(Carver *c, size_t n) {
+    size_t o = c->off;
+    c->off += (n + 15) & ~(size_t)15;  // keep every view 64-byte aligned
+    return c->base ? c->base + o : NULL;
+}
+static uint32_t *carve_u32(Carver *c, size_t n) { return (uint32_t *)carve(c, n); }
+static int32_t *carve_i32(Carver *c, size_t n) { return (int32_t *)carve(c, n); }
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+static void mlp_acts(Carver *c, MlpActs *a, float *x_in, int B, int in, int out, float rb_do) {
+    size_t b = (size_t)B;
+    a->in = in;
+    a->out_dim = out;
+    a->x_in = x_in;
+    a->rstd = carve(c, b);
+    a->h = carve(c, b * in);
+    a->u = carve(c, b * out);
+    a->v = carve(c, b * out);
+    a->mask = rb_do > 0 ? carve_u32(c, b * dropout_mask_words((size_t)out)) : NULL;
+    a->w = carve(c, b * out);
+    a->out = carve(c, b * out);
+    a->sd_scale = 1.0f;
+}
+
+static int scratch_thread_slots(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static void acts_layout(Model *m, Carver *c, int B) {
+    const ModelConfig *mc = &m->config;
+    ModelActs *A = &m->acts;
+    size_t b = (size_t)B;
+    size_t g_nd = 0, g_n3d = 0, g_n2f = 0, g_nf = 0, g_bld = 0, attn = 0;
+    A->n_attn_scratch = scratch_thread_slots();
+    for (int i = 0; i < mc->n_inputs; i++) {
+        const ModelInputSpec *s = &mc->inputs[i];
+        InputActs *ia = &A->inputs[i];
+        size_t L = (size_t)s->max_length, Lp = (size_t)s->padded_length, d = (size_t)s->d, F = (size_t)s->ffn;
+        size_t N = b * Lp;
+        ia->emb = carve(c, b * L * d);
+        ia->mixed = carve(c, b * L * d);
+        ia->xpos = carve(c, b * L * d);
+        ia->pos_mask = s->position_dropout > 0 ? carve_u32(c, b * dropout_mask_words(L * d)) : NULL;
+        ia->x0 = Lp != L ? carve(c, N * d) : ia->xpos;
+        float *x = ia->x0;
+        for (int l = 0; l < s->layers; l++) {
+            LayerActs *la = &ia->layers[l];
+            la->x_in = x;
+            la->rstd1 = carve(c, N);
+            la->a = carve(c, N * d);
+            la->qkv = carve(c, N * 3 * d);
+            la->lse = carve(c, N * s->heads);
+            la->att_mask = s->dropout > 0 ? carve_u32(c, window_attention_mask_words(B, s->padded_length, s->win, s->heads))
+                                          : NULL;
+            la->att = carve(c, N * d);
+            la->y = carve(c, N * d);
+            la->y_mask = s->dropout > 0 ? carve_u32(c, b * dropout_mask_words(Lp * d)) : NULL;
+            la->x_mid = carve(c, N * d);
+            la->rstd2 = carve(c, N);
+            la->f = carve(c, N * d);
+            la->hh = carve(c, N * 2 * F);
+            la->z = carve(c, N * d);
+            la->x_out = carve(c, N * d);
+            x = la->x_out;
+        }
+        ia->argmax = s->pool == POOL_MAX ? carve_i32(c, b * s->n_windows * d) : NULL;
+        A->tokens[i] = carve_i32(c, b * L);
+        g_nd = max_sz(g_nd, N * d);
+        g_n3d = max_sz(g_n3d, N * 3 * d);
+        g_n2f = max_sz(g_n2f, N * 2 * F);
+        g_nf = max_sz(g_nf, N * F);
+        g_bld = max_sz(g_bld, b * L * d);
+        attn = max_sz(attn, window_attention_scratch_floats(s->win, s->d / s->heads));
+    }
+    A->concat = carve(c, b * mc->fusion_in);
+    float *x = A->concat;
+    size_t maxdim = (size_t)mc->fusion_in > (size_t)mc->fusion_dim ? (size_t)mc->fusion_in : (size_t)mc->fusion_dim;
+    for (int k = 0; k < mc->fusion_layers; k++) {
+        mlp_acts(c, &A->fusion[k], x, B, k == 0 ? mc->fusion_in : mc->fusion_dim, mc->fusion_dim, mc->fusion_rb_do);
+        x = A->fusion[k].out;
+    }
+    float *fusion_out = x;
+    for (int t = 0; t < mc->n_targets; t++) {
+        const ModelTargetSpec *s = &mc->targets[t];
+        HeadActs *h = &A->heads[t];
+        x = fusion_out;
+        for (int k = 0; k < s->layers; k++) {
+            mlp_acts(c, &h->blocks[k], x, B, k == 0 ? mc->fusion_dim : s->dim, s->dim, s->rb_do);
+            x = h->blocks[k].out;
+        }
+        h->rstd = carve(c, b);
+        h->hn = carve(c, b * s->dim);
+        h->ga = carve(c, b * s->dim);
+        h->mask = s->fc_do > 0 ? carve_u32(c, b * dropout_mask_words((size_t)s->dim)) : NULL;
+        h->logits = carve(c, b * s->n_classes);
+        h->dlogits = carve(c, b * s->n_classes);
+        maxdim = max_sz(maxdim, (size_t)s->dim);
+    }
+    // gradient scratch
+    A->dres = carve(c, g_nd);
+    A->d1 = carve(c, g_nd);
+    A->d2 = carve(c, g_nd);
+    A->dqkv = carve(c, g_n3d);
+    A->dhh = carve(c, g_n2f);
+    A->dg = carve(c, g_nf);
+    A->gtmp = carve(c, g_nf);
+    A->dxpos = carve(c, g_bld);
+    A->dmix = carve(c, g_bld);
+    A->dconcat = carve(c, b * mc->fusion_in);
+    A->dfusion = carve(c, b * mc->fusion_dim);
+    A->dm1 = carve(c, b * maxdim);
+    A->dm2 = carve(c, b * maxdim);
+    A->dm3 = carve(c, b * maxdim);
+    A->dm4 = carve(c, b * maxdim);
+    A->dm5 = carve(c, b * maxdim);
+    A->attn_scratch = carve(c, attn * (size_t)A->n_attn_scratch);
+    A->sample_ids = (uint64_t *)carve(c, 2 * b);
+    A->perm = carve_i32(c, b);
+}
+
+void model_alloc_activations(Model *m, int max_batch) {
+    const ModelConfig *mc = &m->config;
+    if (max_batch < 1) eir_die("model_alloc_activations: max_batch %d < 1", max_batch);
+    free(m->acts_memory);
+    for (int i = 0; i < mc->n_inputs; i++) free(m->acts.inputs[i].layers);
+    free(m->acts.fusion);
+    for (int t = 0; t < mc->n_targets; t++) free(m->acts.heads[t].blocks);
+    memset(&m->acts, 0, sizeof m->acts);
+    for (int i = 0; i < mc->n_inputs; i++) m->acts.inputs[i].layers = calloc_check((size_t)mc->inputs[i].layers, sizeof(LayerActs));
+    m->acts.fusion = calloc_check((size_t)mc->fusion_layers, sizeof(MlpActs));
+    for (int t = 0; t < mc->n_targets; t++) m->acts.heads[t].blocks = calloc_check((size_t)mc->targets[t].layers, sizeof(MlpActs));
+
+    Carver measure = {NULL, 0};
+    acts_layout(m, &measure, max_batch);
+    m->acts_floats = measure.off;
+    m->acts_memory = aligned_alloc(64, m->acts_floats * sizeof(float));
+    if (!m->acts_memory) eir_die("out of memory: %zu MiB of activations for batch %d", m->acts_floats * 4 >> 20, max_batch);
+    memset(m->acts_memory, 0, m->acts_floats * sizeof(float));  // deterministic contents from the start
+    Carver real = {m->acts_memory, 0};
+    acts_layout(m, &real, max_batch);
+    m->max_batch = max_batch;
+    m->batch = 0;
+    m->have_forward = m->have_loss = false;
+}

@@ -1,0 +1,35 @@
+// model_internal.h: what the model_*.c files share and nobody else needs: random-stream site
+// numbers and the per-module forward/backward passes.
+#pragma once
+#include "model/model.h"
+
+#define MODEL_BYTE_VOCAB 261  // 256 byte values + 5 specials (spec §2.2)
+
+// Every dropout / stochastic-depth site has its own stream purpose, rng_purpose(kind, site),
+// site < 2^20: inputs (i << 16 | (layer+1) << 4 | kind), fusion blocks (0x80000 | b << 4 | 3),
+// head blocks (0x90000 | t << 8 | b << 4 | 3) and the head's final dropout (... | 0xF4).
+#define MODEL_SITE_MAX_LAYERS 4094
+#define MODEL_SITE_MAX_BLOCKS 4095
+#define MODEL_SITE_MAX_HEAD_BLOCKS 14
+static inline uint32_t site_position(int i) { return (uint32_t)i << 16; }
+static inline uint32_t site_attention(int i, int l) { return (uint32_t)i << 16 | (uint32_t)(l + 1) << 4 | 1u; }
+static inline uint32_t site_attention_out(int i, int l) { return (uint32_t)i << 16 | (uint32_t)(l + 1) << 4 | 2u; }
+static inline uint32_t site_fusion_block(int b) { return 0x80000u | (uint32_t)b << 4 | 3u; }
+static inline uint32_t site_head_block(int t, int b) { return 0x90000u | (uint32_t)t << 8 | (uint32_t)b << 4 | 3u; }
+static inline uint32_t site_head_final(int t) { return 0x90000u | (uint32_t)t << 8 | 0xF4u; }
+
+DropoutKey model_dropout_key(const Model *m, uint32_t site);
+
+// model_input.c: one input module (embedding .. pooled features in acts.concat).
+void input_module_forward(Model *m, int i, int B);
+// From acts.dconcat back to the embedding table; reports grad ranges.
+void input_module_backward(Model *m, int i, int B);
+
+// model_mlp.c: fusion blocks and heads.
+void fusion_forward(Model *m, int B);
+void heads_forward(Model *m, int B);
+// Heads then fusion: from each target's dlogits to acts.dconcat; reports grad ranges.
+void heads_fusion_backward(Model *m, int B);
+
+// model_params.c
+void model_report_range(Model *m, int unit);

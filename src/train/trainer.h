@@ -1,0 +1,53 @@
+// trainer.h: one training run (spec §4, §5): the data-parallel step loop, validation, early
+// stopping, LR schedule, best-n model files, resumable training state and the run folder.
+// Every rank runs the same loop on its slice of each global batch; rank 0 alone writes files.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "data/config.h"
+#include "data/dataset.h"
+#include "dist/comm.h"
+#include "model/model.h"
+#include "train/lr_schedule.h"
+#include "train/metrics.h"
+#include "train/model_io.h"
+
+#define TRAINER_MAX_SAVED 64
+
+typedef struct {
+    long iteration;
+    double score;
+    char *path;
+} SavedModel;
+
+// Everything that changes during a run and must survive a resume, bit for bit.
+typedef struct {
+    long iteration;       // completed iterations (global batches)
+    long epoch;           // current epoch (0-based)
+    long iter_in_epoch;   // next iteration inside the epoch
+    long optimizer_steps; // AdamW steps taken (bias correction)
+    RunningAverage loss_avg;
+    RunningAverage *target_loss_avg;  // [n_targets]
+    double es_best;       // early stopping: best perf-average
+    int es_counter;
+    bool stopped_early;
+    int n_saved;
+    SavedModel saved[TRAINER_MAX_SAVED];
+    // histories (for the log files and curves): train rows every iteration, valid rows per validation
+    long n_train_hist, cap_train_hist;
+    double *train_hist;   // [n x (2 + n_targets)]: iteration, loss-average, per-target loss
+    long n_valid_hist, cap_valid_hist;
+    double *valid_hist;   // [n x (3 + 5 * n_targets)]: iteration, loss-average, perf-average, per target acc, ap, loss, mcc, roc
+} TrainProgress;
+
+typedef struct {
+    const char *resume_folder;  // NULL for a fresh run
+    int interrupt_exit_code;    // exit code after a signal-triggered state save (75)
+} TrainOptions;
+
+// Runs training to the end (or early stop, or a signal). Returns the process exit code.
+int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_t seed, const TrainOptions *opt);
+
+// Names and files of the run folder (spec §5).
+char *run_checkpoint_name(const char *output_folder, long iteration, double score);

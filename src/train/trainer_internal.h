@@ -1,0 +1,59 @@
+// trainer_internal.h: the Trainer struct shared by trainer.c (the loop), train_files.c (the run
+// folder's logs, predictions and curves) and train_state.c (the resumable training state).
+#pragma once
+#include "train/trainer.h"
+
+typedef struct {
+    // per target: metrics of the latest validation
+    CatMetrics *cat;      // [n_targets]
+    double *con_loss, *con_r2, *con_pcc;
+    double loss_average, perf_average;
+} ValidResult;
+
+typedef struct {
+    const ExperimentConfig *cfg;
+    DataSetup *setup;
+    Comm *comm;
+    uint64_t seed;
+    bool root;
+    char *run;  // output folder
+    char *name; // its last path component: the checkpoint file prefix
+    Dataset ds;
+    Model model;
+    int n_inputs, n_targets, local_rows, valid_chunk;
+    float *adam_m, *adam_v;
+    LRSchedule sched;
+    TrainProgress prog;
+    long iters_per_epoch, total_iters;
+    ModelMeta meta;
+    // batch buffers
+    int32_t **tokens;     // [n_inputs][rows x L]
+    float *targets;       // [rows x n_targets]
+    int64_t *sample_idx;  // [rows]
+    uint64_t *sample_ids; // [rows]
+    int32_t **cls;        // [n_targets][rows]
+    float **val;          // [n_targets][rows]
+    TargetLabels *labels; // [n_targets]
+    int32_t *mix_perm;
+    // validation gather (root): logits and labels of the whole valid set, in valid order
+    float **valid_logits;  // [n_targets][n_valid x K]
+    float *valid_targets;  // [n_valid x n_targets]
+    ValidResult vres;
+    // timing
+    double t_start, t_last_print;
+    long iters_at_start;
+    bool tty;
+} Trainer;
+
+// train_files.c
+void run_folder_prepare(Trainer *t, bool resume);
+void run_files_append_train(Trainer *t);
+void run_files_write_validation(Trainer *t, long iteration);
+void run_files_rewrite_histories(Trainer *t);
+void run_files_flush(Trainer *t);
+void run_files_close(Trainer *t);
+char *run_effective_config_json(const char *run);
+// train_state.c
+int train_state_save(Trainer *t, char *err, size_t errlen);
+int train_state_load(Trainer *t, const char *path, char *err, size_t errlen);
+char *train_state_path(const char *run);

@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""bench_torch.py: PyTorch throughput of the tutorial model, the baseline eir-dist is measured against.
+
+  /usr/bin/python3 tools/reference/bench_torch.py [--threads 2] [--batch 64]
+      [--train-steps 3] [--infer-steps 4] [--warmup 1]
+
+Training = one EIR iteration per step (spec §4): train mode (dropout 0.1, stochastic depth 0.1),
+embedding lookup, mixup on embeddings (alpha 0.5, as the tutorial), forward, CE loss, backward,
+clip_grad_norm_(1.0), AdamW (lr 3e-4, wd 1e-4 on >=2-D params). Inference = eval mode, no grad,
+lookup + forward + softmax. Random byte tokens (0..255) with random <pad> tails, random labels.
+Warm-up steps are excluded. Prints one JSON line:
+  {"train_samples_per_s": .., "infer_samples_per_s": .., "threads": .., "torch": .., ...}
+At ~4-8 training samples/s on 2 cores (torch 1.13) the defaults take 1-2 minutes.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import eir_model as em  # noqa: E402
+
+
+def random_batch(cfg: em.ModelConfig, batch: int, g: torch.Generator):
+    tokens = {}
+    for s in cfg.inputs:
+        t = torch.randint(0, 256, (batch, s.max_length), generator=g, dtype=torch.int64)
+        lengths = torch.randint(s.max_length // 4, s.max_length + 1, (batch,), generator=g)
+        for i, n in enumerate(lengths.tolist()):
+            t[i, n:] = em.PAD_TOKEN  # shorter files are right-padded (spec §2.2)
+        tokens[s.input_name] = t
+    labels = {}
+    for o in cfg.outputs:
+        labels[o.output_name] = {c: torch.randint(0, k, (batch,), generator=g)
+                                 for c, k in zip(o.target_cat_columns, o.num_classes)}
+    return tokens, labels
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--train-steps", type=int, default=3, help="measured training steps")
+    ap.add_argument("--infer-steps", type=int, default=4, help="measured inference batches")
+    ap.add_argument("--warmup", type=int, default=1, help="unmeasured steps before each phase")
+    ap.add_argument("--mixing-alpha", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    cfg = em.tutorial_config()
+    model = em.build_model(cfg, seed=args.seed)
+    opt = em.make_optimizer(model, lr=3e-4, wd=1e-4)
+    g = torch.Generator().manual_seed(args.seed + 1)
+    tokens, labels = random_batch(cfg, args.batch, g)
+
+    def one_train_step():
+        mix = None
+        if args.mixing_alpha > 0:
+            mix = em.sample_mixup(args.mixing_alpha, args.batch)
+        em.train_step(model, opt, tokens, labels, lr=3e-4, clip=1.0, mix=mix)
+
+    for _ in range(args.warmup):
+        one_train_step()
+    t0 = time.perf_counter()
+    for _ in range(args.train_steps):
+        one_train_step()
+    train_s = time.perf_counter() - t0
+
+    model.eval()
+    with torch.no_grad():
+        def one_infer():
+            outs = model(model.embed(tokens))
+            for cols in outs.values():
+                for lg in cols.values():
+                    torch.softmax(lg, dim=-1)
+        for _ in range(args.warmup):
+            one_infer()
+        t0 = time.perf_counter()
+        for _ in range(args.infer_steps):
+            one_infer()
+        infer_s = time.perf_counter() - t0
+
+    res = {
+        "train_samples_per_s": round(args.batch * args.train_steps / train_s, 3),
+        "infer_samples_per_s": round(args.batch * args.infer_steps / infer_s, 3),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "batch": args.batch,
+        "train_steps": args.train_steps,
+        "infer_steps": args.infer_steps,
+        "warmup": args.warmup,
+        "parameters": em.count_parameters(model),
+    }
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
