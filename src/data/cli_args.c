@@ -331,7 +331,7 @@ static StrList *flag_list(ConfigSources *src, int i) {
     return lists[i];
 }
 
-static int cli_edit_distance(const char *a, const char *b) {
+int cli_edit_distance(const char *a, const char *b) {
     int la = (int)strlen(a), lb = (int)strlen(b);
     if (la > 64 || lb > 64) return 1000;
     int row[65];

@@ -30,5 +30,8 @@ void cli_split_config_args(int argc, char **argv, int flags, ConfigSources *src,
 // {dicts}; anything else is the plain string as typed. origin names the argument for messages.
 YamlNode *cli_parse_override_value(const char *text, const char *origin);
 
+// Levenshtein distance between two short names (for "did you mean"); 1000 past 64 characters.
+int cli_edit_distance(const char *a, const char *b);
+
 // Help text for the config flags (for the programs' --help).
 const char *cli_config_usage(void);

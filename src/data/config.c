@@ -98,33 +98,12 @@ static void fail_expected(Loader *L, const YamlNode *v, const char *path, const 
     fail_at(L, v, path, "expected %s, found %s%s", expected, found, hint);
 }
 
-// Levenshtein distance, for "did you mean" (keys are short).
-static int edit_distance(const char *a, const char *b) {
-    int la = (int)strlen(a), lb = (int)strlen(b);
-    if (la > 64 || lb > 64) return 1000;
-    int row[65];
-    for (int j = 0; j <= lb; j++) row[j] = j;
-    for (int i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = i;
-        for (int j = 1; j <= lb; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 // The closest known name when it is plausibly a typo of it, else NULL.
 static const char *closest_name(const char *word, const char *const *known) {
     const char *best = NULL;
     int best_d = 1000;
     for (int i = 0; known[i]; i++) {
-        int d = edit_distance(word, known[i]);
+        int d = cli_edit_distance(word, known[i]);
         if (d < best_d) best_d = d, best = known[i];
     }
     int len = (int)strlen(word);

@@ -184,7 +184,7 @@ static bool parse_float_text(const char *text, double *out) {
     const char *s = text;
     int sign = 1;
     if (*s == '+' || *s == '-') sign = (*s++ == '-') ? -1 : 1;
-    if (!strcmp(s, ".inf") || !strcmp(s, ".Inf") || !strcmp(s, ".INF")) { *out = sign * INFINITY; return true; }
+    if (!strcmp(s, ".inf") || !strcmp(s, ".Inf") || !strcmp(s, ".INF")) { *out = sign < 0 ? -INFINITY : INFINITY; return true; }
     if (s == text && (!strcmp(s, ".nan") || !strcmp(s, ".NaN") || !strcmp(s, ".NAN"))) { *out = NAN; return true; }
     // mantissa: digits/underscores with at most one dot, at least one digit
     const char *p = s;

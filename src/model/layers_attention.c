@@ -19,150 +19,253 @@ size_t window_attention_mask_words(int B, int T, int W, int heads) {
 }
 
 size_t window_attention_scratch_floats(int W, int dh) {
-    // KT, VT, dKT, dVT (dh x W each), s / p, dp, kf (W each), padding
-    size_t n = 4 * (size_t)dh * W + 3 * (size_t)W + 64;
+    // KT, VT (dh x Wp), K, V, dK, dV (W x dh), S, P2, KF (4 x Wp each), Wp = W rounded up to 16
+    size_t Wp = ((size_t)W + 15) & ~(size_t)15;
+    size_t n = 2 * (size_t)dh * Wp + 4 * (size_t)dh * W + 3 * 4 * Wp + 64;
     return (n + 15) & ~(size_t)15;
 }
 
+#define ATT_RB 4      // query rows handled together (their keys/values are loaded once)
+#define ATT_LANES 16  // key chunk of the score loops; W is padded to a multiple of it
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
 typedef struct {
-    int W, d, dh, heads;
+    int W, Wp, d, dh, heads;  // Wp: W rounded up to ATT_LANES (row stride of the key-major buffers)
     bool causal;
     float scale;       // 1/sqrt(dh)
     uint32_t thr;      // dropout threshold (0: no dropout)
     float keep_scale;  // 1/(1-p)
 } AttnShape;
 
-// KT[t][j] = k_j[t], VT[t][j] = v_j[t] for the W rows of one window and one head.
-static inline void gather_kv(float *KT, float *VT, const float *qkv, const AttnShape *a, int head) {
-    int ld = 3 * a->d, W = a->W, dh = a->dh;
-    const float *k = qkv + a->d + head * dh, *v = qkv + 2 * a->d + head * dh;
-    for (int j = 0; j < W; j++)
-        for (int t = 0; t < dh; t++) {
-            KT[(size_t)t * W + j] = k[(size_t)j * ld + t];
-            VT[(size_t)t * W + j] = v[(size_t)j * ld + t];
-        }
+// Per-thread scratch of one (sample, window, head).
+typedef struct {
+    float *KT, *VT;          // dh x Wp: keys / values transposed (score-like loops run along keys)
+    float *K, *V, *dK, *dV;  // W x dh
+    float *S, *P2, *KF;      // ATT_RB x Wp
+} AttnScratch;
+
+static ALWAYS_INLINE AttnScratch scratch_views(float *scr, const AttnShape *a, int DH) {
+    AttnScratch s;
+    size_t np = (size_t)DH * a->Wp, n = (size_t)DH * a->W;
+    s.KT = scr, s.VT = scr + np;
+    s.K = scr + 2 * np, s.V = s.K + n, s.dK = s.V + n, s.dV = s.dK + n;
+    s.S = s.dV + n, s.P2 = s.S + ATT_RB * (size_t)a->Wp, s.KF = s.P2 + ATT_RB * (size_t)a->Wp;
+    return s;
 }
 
-// s[j] = sum_t qs[t] * KT[t][j], j < jn
-static inline void scores(float *s, const float *qs, const float *KT, int W, int dh, int jn) {
-    for (int j = 0; j < jn; j++) s[j] = 0.0f;
-    for (int t = 0; t < dh; t++) {
-        float qt = qs[t];
-        const float *kt = KT + (size_t)t * W;
-        for (int j = 0; j < jn; j++) s[j] += qt * kt[j];
+static ALWAYS_INLINE void gather_kv(const AttnScratch *s, const float *qkv, const AttnShape *a, int head, const int DH) {
+    int ld = 3 * a->d, W = a->W, Wp = a->Wp;
+    const float *k = qkv + a->d + head * DH, *v = qkv + 2 * a->d + head * DH;
+    for (int j = 0; j < W; j++)
+        for (int t = 0; t < DH; t++) {
+            float kv = k[(size_t)j * ld + t], vv = v[(size_t)j * ld + t];
+            s->K[(size_t)j * DH + t] = kv;
+            s->V[(size_t)j * DH + t] = vv;
+            s->KT[(size_t)t * Wp + j] = kv;
+            s->VT[(size_t)t * Wp + j] = vv;
+        }
+    for (int t = 0; t < DH; t++)
+        for (int j = W; j < Wp; j++) s->KT[(size_t)t * Wp + j] = s->VT[(size_t)t * Wp + j] = 0.0f;
+}
+
+// out[r][j] = sum_t x[r][t] * MT[t][j] for R rows and j < jn rounded up to ATT_LANES. The 16-wide
+// chunk of accumulators per row stays in registers (no load/store of out inside the t loop).
+static ALWAYS_INLINE void block_scores(float *out, const float x[ATT_RB][64], const float *MT, int Wp, int jn, const int R,
+                                       const int DH) {
+    for (int j0 = 0; j0 < jn; j0 += ATT_LANES) {
+        float acc[ATT_RB][ATT_LANES];
+        for (int r = 0; r < R; r++)
+            for (int jj = 0; jj < ATT_LANES; jj++) acc[r][jj] = 0.0f;
+        for (int t = 0; t < DH; t++) {
+            const float *mt = MT + (size_t)t * Wp + j0;
+            for (int r = 0; r < R; r++) {
+                float xv = x[r][t];
+                for (int jj = 0; jj < ATT_LANES; jj++) acc[r][jj] += xv * mt[jj];
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int jj = 0; jj < ATT_LANES; jj++) out[(size_t)r * Wp + j0 + jj] = acc[r][jj];
     }
 }
 
-// kf[j] = keep_scale if bit j set else 0
-static inline void expand_keep(float *kf, const uint32_t *bits, int jn, float keep_scale) {
-    for (int j = 0; j < jn; j++) kf[j] = (float)((bits[j >> 5] >> (j & 31)) & 1u) * keep_scale;
-}
-
-EIR_KERNEL static void attn_unit_forward(float *out, float *lse, uint32_t *mask, const float *qkv, const AttnShape *a,
-                                         int head, const DropoutKey *key, uint64_t sample, uint64_t e_base,
-                                         float *scr) {
-    int W = a->W, dh = a->dh, ld = 3 * a->d, mw = (W + 31) / 32;
-    float *KT = scr, *VT = KT + (size_t)dh * W, *s = VT + (size_t)dh * W, *kf = s + W;
-    float qs[64];
-    gather_kv(KT, VT, qkv, a, head);
-    for (int i = 0; i < W; i++) {
-        const float *q = qkv + (size_t)i * ld + head * dh;
-        for (int t = 0; t < dh; t++) qs[t] = q[t] * a->scale;
-        int jn = a->causal ? i + 1 : W;
-        scores(s, qs, KT, W, dh, jn);
+// Rows i0 .. i0+R-1 of one unit: scores, softmax (+ dropout), P.V.
+static ALWAYS_INLINE void fwd_block(const AttnShape *a, const AttnScratch *sc, int i0, const int R, const int DH,
+                                    const float *qkv, int head, float *out, float *lse, uint32_t *mask,
+                                    const DropoutKey *key, uint64_t sample, uint64_t e_base) {
+    const int W = a->W, Wp = a->Wp, ld = 3 * a->d, mw = (W + 31) / 32;
+    float qs[ATT_RB][64];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < DH; t++) qs[r][t] = qkv[(size_t)(i0 + r) * ld + head * DH + t] * a->scale;
+    const int jn = a->causal ? i0 + R : W;  // keys any row of the block can see
+    block_scores(sc->S, qs, sc->KT, Wp, jn, R, DH);
+    for (int r = 0; r < R; r++) {
+        const int i = i0 + r, jr = a->causal ? i + 1 : W;
+        float *s = sc->S + (size_t)r * Wp;
         float m = s[0];
-        for (int j = 1; j < jn; j++) m = s[j] > m ? s[j] : m;
+#pragma omp simd reduction(max : m)
+        for (int j = 0; j < jr; j++) m = s[j] > m ? s[j] : m;
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < jn; j++) {
+        for (int j = 0; j < jr; j++) {
             float e = exp_approx(s[j] - m);
             s[j] = e;
             sum += e;
         }
+        for (int j = jr; j < jn; j++) s[j] = 0.0f;
         float inv = 1.0f / sum;
         lse[(size_t)i * a->heads] = m + logf(sum);
         if (a->thr) {
-            uint32_t *row_bits = mask + (size_t)i * mw;
-            dropout_keep_bits(row_bits, key->seed, key->purpose, key->step, sample, e_base + (uint64_t)i * W, jn, a->thr);
-            for (int w = (jn + 31) / 32; w < mw; w++) row_bits[w] = 0;
-            expand_keep(kf, row_bits, jn, a->keep_scale * inv);
-            for (int j = 0; j < jn; j++) s[j] *= kf[j];
+            uint32_t *bits = mask + (size_t)i * mw;
+            dropout_keep_bits(bits, key->seed, key->purpose, key->step, sample, e_base + (uint64_t)i * W, jr, a->thr);
+            for (int w = (jr + 31) / 32; w < mw; w++) bits[w] = 0;
+            float ks = a->keep_scale * inv;
+#pragma omp simd
+            for (int j = 0; j < jr; j++) s[j] *= (float)((bits[j >> 5] >> (j & 31)) & 1u) * ks;
         } else {
-            for (int j = 0; j < jn; j++) s[j] *= inv;
-        }
-        float *o = out + (size_t)i * a->d + head * dh;
-        for (int t = 0; t < dh; t++) {
-            const float *vt = VT + (size_t)t * W;
-            float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-            for (int j = 0; j < jn; j++) acc += s[j] * vt[j];
-            o[t] = acc;
+#pragma omp simd
+            for (int j = 0; j < jr; j++) s[j] *= inv;
         }
     }
+    float o[ATT_RB][64];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < DH; t++) o[r][t] = 0.0f;
+    for (int j = 0; j < jn; j++) {
+        const float *v = sc->V + (size_t)j * DH;
+        for (int r = 0; r < R; r++) {
+            float p = sc->S[(size_t)r * Wp + j];
+            for (int t = 0; t < DH; t++) o[r][t] += p * v[t];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < DH; t++) out[(size_t)(i0 + r) * a->d + head * DH + t] = o[r][t];
 }
 
-EIR_KERNEL static void attn_unit_backward(float *dqkv, const float *dout, const float *qkv, const float *lse,
-                                          const uint32_t *mask, const AttnShape *a, int head, float *scr) {
-    int W = a->W, dh = a->dh, ld = 3 * a->d, mw = (W + 31) / 32;
-    float *KT = scr, *VT = KT + (size_t)dh * W, *dKT = VT + (size_t)dh * W, *dVT = dKT + (size_t)dh * W;
-    float *p = dVT + (size_t)dh * W, *dp = p + W, *kf = dp + W;
-    float qs[64], g[64];
-    gather_kv(KT, VT, qkv, a, head);
-    memset(dKT, 0, sizeof(float) * (size_t)dh * W);
-    memset(dVT, 0, sizeof(float) * (size_t)dh * W);
-    for (int i = 0; i < W; i++) {
-        const float *q = qkv + (size_t)i * ld + head * dh;
-        const float *go = dout + (size_t)i * a->d + head * dh;
-        for (int t = 0; t < dh; t++) {
-            qs[t] = q[t] * a->scale;
-            g[t] = go[t];
+static ALWAYS_INLINE void unit_forward(float *out, float *lse, uint32_t *mask, const float *qkv, const AttnShape *a,
+                                       int head, const DropoutKey *key, uint64_t sample, uint64_t e_base, float *scr,
+                                       const int DH) {
+    AttnScratch sc = scratch_views(scr, a, DH);
+    gather_kv(&sc, qkv, a, head, DH);
+    int i0 = 0;
+    for (; i0 + ATT_RB <= a->W; i0 += ATT_RB)
+        fwd_block(a, &sc, i0, ATT_RB, DH, qkv, head, out, lse, mask, key, sample, e_base);
+    for (; i0 < a->W; i0++) fwd_block(a, &sc, i0, 1, DH, qkv, head, out, lse, mask, key, sample, e_base);
+}
+
+// Rows i0 .. i0+R-1: recompute P from the saved log-sum-exp, then dq (written) and the dK, dV sums.
+static ALWAYS_INLINE void bwd_block(const AttnShape *a, const AttnScratch *sc, int i0, const int R, const int DH,
+                                    float *dqkv, const float *dout, const float *qkv, int head, const float *lse,
+                                    const uint32_t *mask) {
+    const int W = a->W, Wp = a->Wp, ld = 3 * a->d, mw = (W + 31) / 32;
+    float qs[ATT_RB][64], gs[ATT_RB][64];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < DH; t++) {
+            qs[r][t] = qkv[(size_t)(i0 + r) * ld + head * DH + t] * a->scale;
+            gs[r][t] = dout[(size_t)(i0 + r) * a->d + head * DH + t];
         }
-        int jn = a->causal ? i + 1 : W;
-        float row_lse = lse[(size_t)i * a->heads];
-        scores(p, qs, KT, W, dh, jn);
-        for (int j = 0; j < jn; j++) p[j] = exp_approx(p[j] - row_lse);
-        // dp[j] = dO . v_j  (gradient w.r.t. the dropped-out probability)
-        scores(dp, g, VT, W, dh, jn);
+    const int jn = a->causal ? i0 + R : W;
+    block_scores(sc->S, qs, sc->KT, Wp, jn, R, DH);   // scaled scores
+    block_scores(sc->P2, gs, sc->VT, Wp, jn, R, DH);  // dO . v_j = gradient w.r.t. the dropped-out probability
+    for (int r = 0; r < R; r++) {
+        const int i = i0 + r, jr = a->causal ? i + 1 : W;
+        float *p = sc->S + (size_t)r * Wp, *dp = sc->P2 + (size_t)r * Wp, *pd = sc->KF + (size_t)r * Wp;
+        float l = lse[(size_t)i * a->heads];
         if (a->thr) {
-            expand_keep(kf, mask + (size_t)i * mw, jn, a->keep_scale);
-            for (int j = 0; j < jn; j++) dp[j] *= kf[j];  // -> gradient w.r.t. the probability
+            const uint32_t *bits = mask + (size_t)i * mw;
+#pragma omp simd
+            for (int j = 0; j < jr; j++) {
+                float kf = (float)((bits[j >> 5] >> (j & 31)) & 1u) * a->keep_scale;
+                p[j] = exp_approx(p[j] - l);
+                pd[j] = p[j] * kf;  // what multiplied V in the forward pass
+                dp[j] *= kf;        // -> gradient w.r.t. the probability
+            }
+        } else {
+#pragma omp simd
+            for (int j = 0; j < jr; j++) {
+                p[j] = exp_approx(p[j] - l);
+                pd[j] = p[j];
+            }
         }
-        // dV[j] += p'[j] * dO with p' = p * kf (what multiplied V in the forward pass)
-        for (int t = 0; t < dh; t++) {
-            float gt = g[t];
-            float *dv = dVT + (size_t)t * W;
-            if (a->thr)
-                for (int j = 0; j < jn; j++) dv[j] += p[j] * kf[j] * gt;
-            else
-                for (int j = 0; j < jn; j++) dv[j] += p[j] * gt;
-        }
+        for (int j = jr; j < jn; j++) p[j] = dp[j] = pd[j] = 0.0f;
         float D = 0.0f;
 #pragma omp simd reduction(+ : D)
-        for (int j = 0; j < jn; j++) D += p[j] * dp[j];
-        for (int j = 0; j < jn; j++) dp[j] = p[j] * (dp[j] - D);  // dp now holds dS (scaled scores)
-        float *dq = dqkv + (size_t)i * ld + head * dh;
-        for (int t = 0; t < dh; t++) {
-            const float *kt = KT + (size_t)t * W;
-            float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-            for (int j = 0; j < jn; j++) acc += dp[j] * kt[j];
-            dq[t] = acc * a->scale;
-            float qt = qs[t];
-            float *dk = dKT + (size_t)t * W;
-            for (int j = 0; j < jn; j++) dk[j] += dp[j] * qt;
-        }
+        for (int j = 0; j < jr; j++) D += p[j] * dp[j];
+#pragma omp simd
+        for (int j = 0; j < jr; j++) dp[j] = p[j] * (dp[j] - D);  // dS (w.r.t. the scaled score)
     }
-    float *dk = dqkv + a->d + head * dh, *dv = dqkv + 2 * a->d + head * dh;
-    for (int j = 0; j < W; j++)
-        for (int t = 0; t < dh; t++) {
-            dk[(size_t)j * ld + t] = dKT[(size_t)t * W + j];
-            dv[(size_t)j * ld + t] = dVT[(size_t)t * W + j];
+    float dq[ATT_RB][64];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < DH; t++) dq[r][t] = 0.0f;
+    for (int j = 0; j < jn; j++) {
+        const float *k = sc->K + (size_t)j * DH;
+        float *dk = sc->dK + (size_t)j * DH, *dv = sc->dV + (size_t)j * DH;
+        float pdj[ATT_RB], dsj[ATT_RB];
+        for (int r = 0; r < R; r++) pdj[r] = sc->KF[(size_t)r * Wp + j], dsj[r] = sc->P2[(size_t)r * Wp + j];
+        for (int t = 0; t < DH; t++) {
+            float sv = 0.0f, sk = 0.0f;
+            for (int r = 0; r < R; r++) {
+                sv += pdj[r] * gs[r][t];
+                sk += dsj[r] * qs[r][t];
+            }
+            dv[t] += sv;
+            dk[t] += sk;  // qs carries the 1/sqrt(dh)
         }
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < DH; t++) dq[r][t] += dsj[r] * k[t];
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < DH; t++) dqkv[(size_t)(i0 + r) * ld + head * DH + t] = dq[r][t] * a->scale;
+}
+
+static ALWAYS_INLINE void unit_backward(float *dqkv, const float *dout, const float *qkv, const float *lse,
+                                        const uint32_t *mask, const AttnShape *a, int head, float *scr, const int DH) {
+    const int W = a->W, ld = 3 * a->d;
+    AttnScratch sc = scratch_views(scr, a, DH);
+    gather_kv(&sc, qkv, a, head, DH);
+    memset(sc.dK, 0, sizeof(float) * (size_t)DH * W);
+    memset(sc.dV, 0, sizeof(float) * (size_t)DH * W);
+    int i0 = 0;
+    for (; i0 + ATT_RB <= W; i0 += ATT_RB) bwd_block(a, &sc, i0, ATT_RB, DH, dqkv, dout, qkv, head, lse, mask);
+    for (; i0 < W; i0++) bwd_block(a, &sc, i0, 1, DH, dqkv, dout, qkv, head, lse, mask);
+    float *dk = dqkv + a->d + head * DH, *dv = dqkv + 2 * a->d + head * DH;
+    for (int j = 0; j < W; j++)
+        for (int t = 0; t < DH; t++) {
+            dk[(size_t)j * ld + t] = sc.dK[(size_t)j * DH + t];
+            dv[(size_t)j * ld + t] = sc.dV[(size_t)j * DH + t];
+        }
+}
+
+// Versions with the head dimension known at compile time (the common ones), and a generic one.
+#define ATT_FWD_ARGS                                                                                              \
+    float *out, float *lse, uint32_t *mask, const float *qkv, const AttnShape *a, int head, const DropoutKey *key, \
+        uint64_t sample, uint64_t e_base, float *scr
+#define ATT_FWD_PASS out, lse, mask, qkv, a, head, key, sample, e_base, scr
+#define ATT_BWD_ARGS                                                                                                \
+    float *dqkv, const float *dout, const float *qkv, const float *lse, const uint32_t *mask, const AttnShape *a, \
+        int head, float *scr
+#define ATT_BWD_PASS dqkv, dout, qkv, lse, mask, a, head, scr
+EIR_KERNEL static void unit_forward_dh4(ATT_FWD_ARGS) { unit_forward(ATT_FWD_PASS, 4); }
+EIR_KERNEL static void unit_forward_dh8(ATT_FWD_ARGS) { unit_forward(ATT_FWD_PASS, 8); }
+EIR_KERNEL static void unit_forward_dh16(ATT_FWD_ARGS) { unit_forward(ATT_FWD_PASS, 16); }
+EIR_KERNEL static void unit_forward_any(ATT_FWD_ARGS) { unit_forward(ATT_FWD_PASS, a->dh); }
+EIR_KERNEL static void unit_backward_dh4(ATT_BWD_ARGS) { unit_backward(ATT_BWD_PASS, 4); }
+EIR_KERNEL static void unit_backward_dh8(ATT_BWD_ARGS) { unit_backward(ATT_BWD_PASS, 8); }
+EIR_KERNEL static void unit_backward_dh16(ATT_BWD_ARGS) { unit_backward(ATT_BWD_PASS, 16); }
+EIR_KERNEL static void unit_backward_any(ATT_BWD_ARGS) { unit_backward(ATT_BWD_PASS, a->dh); }
+
+typedef void (*UnitForwardFn)(ATT_FWD_ARGS);
+typedef void (*UnitBackwardFn)(ATT_BWD_ARGS);
+
+static UnitForwardFn pick_forward(int dh) {
+    return dh == 8 ? unit_forward_dh8 : dh == 4 ? unit_forward_dh4 : dh == 16 ? unit_forward_dh16 : unit_forward_any;
+}
+static UnitBackwardFn pick_backward(int dh) {
+    return dh == 8 ? unit_backward_dh8 : dh == 4 ? unit_backward_dh4 : dh == 16 ? unit_backward_dh16 : unit_backward_any;
 }
 
 static void attn_shape(AttnShape *a, int W, int d, int heads, bool causal, float p_drop) {
     if (heads <= 0 || d % heads != 0) eir_die("window attention: d=%d not divisible by heads=%d", d, heads);
     a->W = W;
+    a->Wp = (W + ATT_LANES - 1) / ATT_LANES * ATT_LANES;
     a->d = d;
     a->heads = heads;
     a->dh = d / heads;
@@ -200,6 +303,7 @@ void window_attention_forward(float *out, float *lse, uint32_t *mask, const floa
     int C = T / W, mw = (W + 31) / 32;
     long units = (long)B * C * heads;
     size_t per = window_attention_scratch_floats(W, a.dh);
+    UnitForwardFn fwd = pick_forward(a.dh);
 #pragma omp parallel for schedule(static) num_threads(scratch_threads(n_scratch)) \
     if ((size_t)B * T * W * d >= EIR_PAR_MIN)
     for (long u = 0; u < units; u++) {
@@ -207,8 +311,8 @@ void window_attention_forward(float *out, float *lse, uint32_t *mask, const floa
         size_t row0 = (size_t)b * T + (size_t)c * W;
         uint32_t *m = a.thr ? mask + ((size_t)u * W) * mw : NULL;
         uint64_t e_base = ((uint64_t)c * heads + head) * (uint64_t)W * W;
-        attn_unit_forward(out + row0 * d, lse + row0 * heads + head, m, qkv + row0 * 3 * d, &a, head, key,
-                          a.thr ? key->sample_ids[b] : 0, e_base, scratch + (size_t)thread_id() * per);
+        fwd(out + row0 * d, lse + row0 * heads + head, m, qkv + row0 * 3 * d, &a, head, key,
+            a.thr ? key->sample_ids[b] : 0, e_base, scratch + (size_t)thread_id() * per);
     }
 }
 
@@ -220,13 +324,14 @@ void window_attention_backward(float *dqkv, const float *dout, const float *qkv,
     int C = T / W, mw = (W + 31) / 32;
     long units = (long)B * C * heads;
     size_t per = window_attention_scratch_floats(W, a.dh);
+    UnitBackwardFn bwd = pick_backward(a.dh);
 #pragma omp parallel for schedule(static) num_threads(scratch_threads(n_scratch)) \
     if ((size_t)B * T * W * d >= EIR_PAR_MIN)
     for (long u = 0; u < units; u++) {
         int head = (int)(u % heads), c = (int)((u / heads) % C), b = (int)(u / ((long)heads * C));
         size_t row0 = (size_t)b * T + (size_t)c * W;
         const uint32_t *m = a.thr ? mask + ((size_t)u * W) * mw : NULL;
-        attn_unit_backward(dqkv + row0 * 3 * d, dout + row0 * d, qkv + row0 * 3 * d, lse + row0 * heads + head, m,
-                           &a, head, scratch + (size_t)thread_id() * per);
+        bwd(dqkv + row0 * 3 * d, dout + row0 * d, qkv + row0 * 3 * d, lse + row0 * heads + head, m, &a, head,
+            scratch + (size_t)thread_id() * per);
     }
 }

@@ -465,6 +465,9 @@ int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_
     double *tl = calloc_check((size_t)t->n_targets, sizeof(double));
     int exit_code = 0;
     bool stop = t->prog.stopped_early;
+    // EIR_DIST_INTERRUPT_AT=k acts as if SIGUSR1 arrived during iteration k (for resume tests)
+    const char *ia = getenv("EIR_DIST_INTERRUPT_AT");
+    long interrupt_at = ia ? atol(ia) : 0;
     while (!stop && t->prog.epoch < g->basic_experiment.n_epochs) {
         while (!stop && t->prog.iter_in_epoch < t->iters_per_epoch) {
             long step = t->prog.iteration + 1;
@@ -483,6 +486,7 @@ int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_
                 if (ckpt_interval > 0 && step % ckpt_interval == 0) save_state_or_die(t);
             }
             // a signal on any rank interrupts all of them at the same iteration
+            if (interrupt_at > 0 && step == interrupt_at) g_signal = SIGUSR1;
             int32_t sig = (int32_t)g_signal;
             comm_allreduce_max_i32(comm, &sig, 1);
             if (sig) {
