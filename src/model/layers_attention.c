@@ -68,23 +68,41 @@ static ALWAYS_INLINE void gather_kv(const AttnScratch *s, const float *qkv, cons
         for (int j = W; j < Wp; j++) s->KT[(size_t)t * Wp + j] = s->VT[(size_t)t * Wp + j] = 0.0f;
 }
 
-// out[r][j] = sum_t x[r][t] * MT[t][j] for R rows and j < jn rounded up to ATT_LANES. The 16-wide
-// chunk of accumulators per row stays in registers (no load/store of out inside the t loop).
+// GCC vector types: one v16 = 16 keys (a zmm, or 2 ymm / 4 xmm in the other clones), one v8 =
+// 8 head features. Unaligned, may-alias loads/stores through them.
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+static ALWAYS_INLINE v16 ld16(const float *p) { return *(const v16u *)p; }
+static ALWAYS_INLINE void st16(float *p, v16 x) { *(v16u *)p = x; }
+static ALWAYS_INLINE v8 ld8(const float *p) { return *(const v8u *)p; }
+static ALWAYS_INLINE void st8(float *p, v8 x) { *(v8u *)p = x; }
+
+// out[r][j] = sum_t x[r][t] * MT[t][j] for R rows and j < jn rounded up to ATT_LANES; the R
+// accumulators of a 16-key chunk stay in registers.
 static ALWAYS_INLINE void block_scores(float *out, const float x[ATT_RB][64], const float *MT, int Wp, int jn, const int R,
                                        const int DH) {
     for (int j0 = 0; j0 < jn; j0 += ATT_LANES) {
-        float acc[ATT_RB][ATT_LANES];
-        for (int r = 0; r < R; r++)
-            for (int jj = 0; jj < ATT_LANES; jj++) acc[r][jj] = 0.0f;
+        v16 acc[ATT_RB];
+        for (int r = 0; r < R; r++) acc[r] = (v16){0};
         for (int t = 0; t < DH; t++) {
-            const float *mt = MT + (size_t)t * Wp + j0;
-            for (int r = 0; r < R; r++) {
-                float xv = x[r][t];
-                for (int jj = 0; jj < ATT_LANES; jj++) acc[r][jj] += xv * mt[jj];
-            }
+            v16 mt = ld16(MT + (size_t)t * Wp + j0);
+            for (int r = 0; r < R; r++) acc[r] += x[r][t] * mt;
         }
-        for (int r = 0; r < R; r++)
-            for (int jj = 0; jj < ATT_LANES; jj++) out[(size_t)r * Wp + j0 + jj] = acc[r][jj];
+        for (int r = 0; r < R; r++) st16(out + (size_t)r * Wp + j0, acc[r]);
+    }
+}
+
+// o[r][:] = sum_{j < jn} P[r][j] * M[j][:] (M: jn x DH row-major), added to o. DH % 8 == 0.
+static ALWAYS_INLINE void block_rows_times(v8 o[ATT_RB][8], const float *P, int Wp, const float *M, int jn, const int R,
+                                           const int DH) {
+    for (int j = 0; j < jn; j++) {
+        const float *m = M + (size_t)j * DH;
+        for (int c = 0; c < DH / 8; c++) {
+            v8 mv = ld8(m + 8 * c);
+            for (int r = 0; r < R; r++) o[r][c] += P[(size_t)r * Wp + j] * mv;
+        }
     }
 }
 
@@ -126,18 +144,22 @@ static ALWAYS_INLINE void fwd_block(const AttnShape *a, const AttnScratch *sc, i
             for (int j = 0; j < jr; j++) s[j] *= inv;
         }
     }
-    float o[ATT_RB][64];
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < DH; t++) o[r][t] = 0.0f;
-    for (int j = 0; j < jn; j++) {
-        const float *v = sc->V + (size_t)j * DH;
-        for (int r = 0; r < R; r++) {
-            float p = sc->S[(size_t)r * Wp + j];
-            for (int t = 0; t < DH; t++) o[r][t] += p * v[t];
-        }
+    float *o0 = out + (size_t)i0 * a->d + head * DH;
+    if (DH % 8 == 0) {
+        v8 o[ATT_RB][8];
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < DH / 8; c++) o[r][c] = (v8){0};
+        block_rows_times(o, sc->S, Wp, sc->V, jn, R, DH);
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < DH / 8; c++) st8(o0 + (size_t)r * a->d + 8 * c, o[r][c]);
+    } else {
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < DH; t++) {
+                float acc = 0.0f;
+                for (int j = 0; j < jn; j++) acc += sc->S[(size_t)r * Wp + j] * sc->V[(size_t)j * DH + t];
+                o0[(size_t)r * a->d + t] = acc;
+            }
     }
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < DH; t++) out[(size_t)(i0 + r) * a->d + head * DH + t] = o[r][t];
 }
 
 static ALWAYS_INLINE void unit_forward(float *out, float *lse, uint32_t *mask, const float *qkv, const AttnShape *a,
@@ -192,28 +214,48 @@ static ALWAYS_INLINE void bwd_block(const AttnShape *a, const AttnScratch *sc, i
 #pragma omp simd
         for (int j = 0; j < jr; j++) dp[j] = p[j] * (dp[j] - D);  // dS (w.r.t. the scaled score)
     }
-    float dq[ATT_RB][64];
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < DH; t++) dq[r][t] = 0.0f;
-    for (int j = 0; j < jn; j++) {
-        const float *k = sc->K + (size_t)j * DH;
-        float *dk = sc->dK + (size_t)j * DH, *dv = sc->dV + (size_t)j * DH;
-        float pdj[ATT_RB], dsj[ATT_RB];
-        for (int r = 0; r < R; r++) pdj[r] = sc->KF[(size_t)r * Wp + j], dsj[r] = sc->P2[(size_t)r * Wp + j];
-        for (int t = 0; t < DH; t++) {
-            float sv = 0.0f, sk = 0.0f;
-            for (int r = 0; r < R; r++) {
-                sv += pdj[r] * gs[r][t];
-                sk += dsj[r] * qs[r][t];
+    float *dq0 = dqkv + (size_t)i0 * ld + head * DH;
+    if (DH % 8 == 0) {
+        v8 dq[ATT_RB][8], g8[ATT_RB][8], q8[ATT_RB][8];
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < DH / 8; c++) {
+                dq[r][c] = (v8){0};
+                g8[r][c] = ld8(&gs[r][8 * c]);
+                q8[r][c] = ld8(&qs[r][8 * c]);
             }
-            dv[t] += sv;
-            dk[t] += sk;  // qs carries the 1/sqrt(dh)
+        block_rows_times(dq, sc->P2, Wp, sc->K, jn, R, DH);  // dq[r] = sum_j dS[r][j] k_j
+        for (int j = 0; j < jn; j++) {
+            float *dk = sc->dK + (size_t)j * DH, *dv = sc->dV + (size_t)j * DH;
+            for (int c = 0; c < DH / 8; c++) {
+                v8 sv = ld8(dv + 8 * c), sk = ld8(dk + 8 * c);
+                for (int r = 0; r < R; r++) {
+                    sv += sc->KF[(size_t)r * Wp + j] * g8[r][c];  // dV_j += p'[r][j] dO_r
+                    sk += sc->P2[(size_t)r * Wp + j] * q8[r][c];  // dK_j += dS[r][j] q_r (scaled)
+                }
+                st8(dv + 8 * c, sv);
+                st8(dk + 8 * c, sk);
+            }
         }
         for (int r = 0; r < R; r++)
-            for (int t = 0; t < DH; t++) dq[r][t] += dsj[r] * k[t];
+            for (int c = 0; c < DH / 8; c++) st8(dq0 + (size_t)r * ld + 8 * c, dq[r][c] * a->scale);
+    } else {
+        for (int j = 0; j < jn; j++)
+            for (int t = 0; t < DH; t++) {
+                float sv = 0.0f, sk = 0.0f;
+                for (int r = 0; r < R; r++) {
+                    sv += sc->KF[(size_t)r * Wp + j] * gs[r][t];
+                    sk += sc->P2[(size_t)r * Wp + j] * qs[r][t];
+                }
+                sc->dV[(size_t)j * DH + t] += sv;
+                sc->dK[(size_t)j * DH + t] += sk;
+            }
+        for (int r = 0; r < R; r++)
+            for (int t = 0; t < DH; t++) {
+                float acc = 0.0f;
+                for (int j = 0; j < jn; j++) acc += sc->P2[(size_t)r * Wp + j] * sc->K[(size_t)j * DH + t];
+                dq0[(size_t)r * ld + t] = acc * a->scale;
+            }
     }
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < DH; t++) dqkv[(size_t)(i0 + r) * ld + head * DH + t] = dq[r][t] * a->scale;
 }
 
 static ALWAYS_INLINE void unit_backward(float *dqkv, const float *dout, const float *qkv, const float *lse,

@@ -52,10 +52,54 @@ static inline void philox_halves(uint16_t *h, const uint32_t key[2], const uint3
     }
 }
 
+// Keep decisions of one Philox block (counter x0, c1, c2, c3) as a byte: bit 2w = low half of
+// word w >= thr, bit 2w+1 = high half.
+static inline uint32_t philox_keep_byte(uint32_t x0, uint32_t x1, uint32_t x2, uint32_t x3, uint32_t k0, uint32_t k1,
+                                        uint32_t thr) {
+#define PHILOX_ROUND                                             \
+    {                                                            \
+        uint64_t p0 = (uint64_t)PHILOX_M0 * x0;                  \
+        uint64_t p1 = (uint64_t)PHILOX_M1 * x2;                  \
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ x1 ^ k0;            \
+        uint32_t n1 = (uint32_t)p1;                              \
+        uint32_t n2 = (uint32_t)(p0 >> 32) ^ x3 ^ k1;            \
+        uint32_t n3 = (uint32_t)p0;                              \
+        x0 = n0; x1 = n1; x2 = n2; x3 = n3;                      \
+        k0 += PHILOX_W0; k1 += PHILOX_W1;                        \
+    }
+    PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND
+    PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND
+#undef PHILOX_ROUND
+    return (uint32_t)((x0 & 0xFFFFu) >= thr) | (uint32_t)((x0 >> 16) >= thr) << 1 |
+           (uint32_t)((x1 & 0xFFFFu) >= thr) << 2 | (uint32_t)((x1 >> 16) >= thr) << 3 |
+           (uint32_t)((x2 & 0xFFFFu) >= thr) << 4 | (uint32_t)((x2 >> 16) >= thr) << 5 |
+           (uint32_t)((x3 & 0xFFFFu) >= thr) << 6 | (uint32_t)((x3 >> 16) >= thr) << 7;
+}
+
+// Whole 32-bit words of keep bits when the run starts on a word boundary (first % 32 == 0):
+// word m holds blocks b0 + 4m .. b0 + 4m + 3. The loop over words vectorises (16 words = 64
+// Philox blocks per AVX-512 iteration).
+static inline void keep_words(uint32_t *restrict bits, const uint32_t key[2], const uint32_t c[3], uint32_t b0, int nw,
+                              uint32_t thr) {
+    const uint32_t k0 = key[0], k1 = key[1], c1 = c[0], c2 = c[1], c3 = c[2];
+    for (int m = 0; m < nw; m++) {
+        uint32_t b = b0 + 4 * (uint32_t)m;
+        bits[m] = philox_keep_byte(b, c1, c2, c3, k0, k1, thr) | philox_keep_byte(b + 1, c1, c2, c3, k0, k1, thr) << 8 |
+                  philox_keep_byte(b + 2, c1, c2, c3, k0, k1, thr) << 16 |
+                  philox_keep_byte(b + 3, c1, c2, c3, k0, k1, thr) << 24;
+    }
+}
+
 #define KEEP_CHUNK 512  // elements per Philox batch (a multiple of 32: output words stay aligned)
 
 EIR_KERNEL static void keep_bits_kernel(uint32_t *bits, const uint32_t key[2], const uint32_t c[3],
                                         uint64_t first, int n, uint32_t threshold) {
+    if ((first & 31) == 0) {
+        int nw = (n + 31) / 32;
+        keep_words(bits, key, c, (uint32_t)(first >> 3), nw, threshold);
+        if (n & 31) bits[nw - 1] &= (1u << (n & 31)) - 1u;
+        return;
+    }
     uint16_t h[KEEP_CHUNK + 16];
     for (int k0 = 0; k0 < n; k0 += KEEP_CHUNK) {
         int m = n - k0 < KEEP_CHUNK ? n - k0 : KEEP_CHUNK;
