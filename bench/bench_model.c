@@ -10,9 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/util.h"
 #include "model/model.h"
+
+static double cpu_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 int main(int argc, char **argv) {
     int B = argc > 1 ? atoi(argv[1]) : 64;
@@ -41,22 +48,22 @@ int main(int argc, char **argv) {
     for (int b = 0; b < B; b++) lab[b] = b % 2, perm[b] = (b + 7) % B;
     const int32_t *toks[1] = {tok};
     TargetLabels tl = {.cls = lab};
-    double tf = 0, tb = 0;
+    double tf = 0, tb = 0, tcpu = 0;
     for (int it = 0; it <= steps; it++) {
         ForwardCtx ctx = {.train = true, .seed = 1, .step = (uint64_t)it, .sample_base = (uint64_t)it * B, .mixup = true,
                           .mixup_lambda = 0.7f, .mixup_perm = perm};
-        double t0 = now_seconds();
+        double c0 = cpu_seconds(), t0 = now_seconds();
         model_forward(&m, toks, B, &ctx);
         double loss = model_loss(&m, &tl, NULL, NULL);
         double t1 = now_seconds();
         model_zero_grad(&m);
         model_backward(&m);
-        double t2 = now_seconds();
-        if (it > 0) tf += t1 - t0, tb += t2 - t1;  // step 0 warms up
-        printf("step %d: loss %.4f forward %.3f s backward %.3f s\n", it, loss, t1 - t0, t2 - t1);
+        double t2 = now_seconds(), c2 = cpu_seconds();
+        if (it > 0) tf += t1 - t0, tb += t2 - t1, tcpu += c2 - c0;  // step 0 warms up
+        printf("step %d: loss %.4f forward %.3f s backward %.3f s (cpu %.3f s)\n", it, loss, t1 - t0, t2 - t1, c2 - c0);
     }
-    printf("mean forward %.3f s, backward %.3f s -> %.1f samples/s (forward+backward)\n", tf / steps, tb / steps,
-           B * steps / (tf + tb));
+    printf("mean forward %.3f s, backward %.3f s -> %.1f samples/s (forward+backward); %.3f cpu-s per step\n",
+           tf / steps, tb / steps, B * steps / (tf + tb), tcpu / steps);
     model_free(&m);
     free(tok), free(lab), free(perm);
     return 0;

@@ -480,7 +480,8 @@ static double att_obj(void *pp) {
 }
 // Straightforward reference in double (uses the stored mask bits for the dropout).
 static void att_reference(const AttCtx *c, double *ref) {
-    int dh = c->d / c->heads, C = c->T / c->W, mw = (c->W + 31) / 32;
+    int dh = c->d / c->heads, C = c->T / c->W;
+    size_t mw = ((size_t)c->W * c->W + 31) / 32;  // words per (sample, window, head) unit
     double keep_scale = c->p > 0 ? 1.0 / (1.0 - c->p) : 1.0;
     double *s = malloc(sizeof(double) * c->W);
     for (int b = 0; b < c->B; b++)
@@ -499,14 +500,14 @@ static void att_reference(const AttCtx *c, double *ref) {
                         m = fmax(m, s[j]);
                     }
                     for (int j = 0; j < jn; j++) sum += (s[j] = exp(s[j] - m));
-                    const uint32_t *bits =
-                        c->p > 0 ? c->mask + ((((size_t)b * C + w) * c->heads + h) * c->W + i) * mw : NULL;
+                    const uint32_t *bits = c->p > 0 ? c->mask + (((size_t)b * C + w) * c->heads + h) * mw : NULL;
+                    size_t b0 = (size_t)i * c->W;  // row i starts at bit i*W of its unit
                     for (int t = 0; t < dh; t++) {
                         double o = 0;
                         for (int j = 0; j < jn; j++) {
                             size_t rj = (size_t)b * c->T + (size_t)w * c->W + j;
                             double pj = s[j] / sum;
-                            if (bits) pj *= ((bits[j / 32] >> (j % 32)) & 1u) * keep_scale;
+                            if (bits) pj *= ((bits[(b0 + j) / 32] >> ((b0 + j) % 32)) & 1u) * keep_scale;
                             o += pj * c->qkv[rj * 3 * c->d + 2 * c->d + h * dh + t];
                         }
                         ref[ri * c->d + h * dh + t] = o;

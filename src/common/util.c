@@ -14,6 +14,9 @@
 
 static eir_exit_hook_fn g_exit_hook = NULL;
 static const char *g_progname = "eir-dist";
+static bool g_quiet = false;
+
+void eir_set_quiet_errors(bool quiet) { g_quiet = quiet; }
 
 void eir_set_exit_hook(eir_exit_hook_fn fn) { g_exit_hook = fn; }
 void eir_set_progname(const char *name) { g_progname = name; }
@@ -21,10 +24,12 @@ const char *eir_progname(void) { return g_progname; }
 
 static EIR_NORETURN void die_with(int code, const char *fmt, va_list ap) {
     fflush(stdout);
-    fprintf(stderr, "%s: error: ", g_progname);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    fflush(stderr);
+    if (!g_quiet) {
+        fprintf(stderr, "%s: error: ", g_progname);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        fflush(stderr);
+    }
     if (g_exit_hook) g_exit_hook(code);
     exit(code);
 }

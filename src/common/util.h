@@ -25,6 +25,9 @@ EIR_NORETURN void eir_die_user(const char *fmt, ...) EIR_PRINTF(1, 2);
 // Hook run before exit by eir_die*/eir_die_user (the distributed layer sets it to MPI_Abort).
 typedef void (*eir_exit_hook_fn)(int code);
 void eir_set_exit_hook(eir_exit_hook_fn fn);
+// Suppresses the message of eir_die*/eir_die_user (the exit still happens): ranks other than 0
+// fail silently on errors every rank hits the same way (bad configs), so only rank 0 prints.
+void eir_set_quiet_errors(bool quiet);
 // Program name printed in front of messages (default "eir-dist").
 void eir_set_progname(const char *name);
 const char *eir_progname(void);

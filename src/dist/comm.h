@@ -3,6 +3,7 @@
 // eir-dist without mpirun is one rank (MPI singleton), and every call then degenerates to a copy.
 #pragma once
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
@@ -16,6 +17,10 @@ typedef struct {
 // error on any rank aborts the whole job (MPI_Abort) instead of leaving the others hanging.
 void comm_init(Comm *c, int *argc, char ***argv);
 void comm_finalize(Comm *c);
+// Start-up mode (configs, data set-up): errors hit every rank alike, so a fatal error makes each
+// rank finalize MPI and exit with the same code, rank 0 alone printing. Training mode (after
+// start-up): a fatal error on any rank aborts the whole job at once (MPI_Abort), naming the rank.
+void comm_set_startup_mode(Comm *c, bool startup);
 // Ends every rank of the job with `code` (used by fatal errors).
 void comm_abort(Comm *c, int code);
 
@@ -35,3 +40,5 @@ typedef struct {
 } CommRequest;
 void comm_iallreduce_sum_f32(Comm *c, float *buf, size_t n, CommRequest *r);
 void comm_wait(Comm *c, CommRequest *r);
+// Progresses r without blocking; returns true when it has completed.
+bool comm_test(Comm *c, CommRequest *r);

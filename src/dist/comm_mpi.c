@@ -50,6 +50,16 @@ void comm_init(Comm *c, int *argc, char ***argv) {
     eir_set_exit_hook(abort_hook);
 }
 
+static void finalize_hook(int code) {
+    (void)code;
+    if (g_comm && g_comm->initialized_mpi) MPI_Finalize();
+}
+
+void comm_set_startup_mode(Comm *c, bool startup) {
+    eir_set_quiet_errors(startup && c->rank != 0);
+    eir_set_exit_hook(startup ? finalize_hook : abort_hook);
+}
+
 void comm_finalize(Comm *c) {
     if (!c->mpi_comm) return;
     MPI_Comm_free((MPI_Comm *)c->mpi_comm);
@@ -144,4 +154,13 @@ void comm_wait(Comm *c, CommRequest *r) {
     if (!r->active) return;
     MPI_CHECK(MPI_Wait((MPI_Request *)r->req, MPI_STATUS_IGNORE));
     r->active = 0;
+}
+
+bool comm_test(Comm *c, CommRequest *r) {
+    (void)c;
+    if (!r->active) return true;
+    int done = 0;
+    MPI_CHECK(MPI_Test((MPI_Request *)r->req, &done, MPI_STATUS_IGNORE));
+    if (done) r->active = 0;
+    return done != 0;
 }

@@ -137,8 +137,9 @@ void rope_backward(float *dx, int N, int ld, int W, int n_heads, int dh, const f
 // rows of d (heads concatenated); lse: B*T rows of heads (log-sum-exp of the scaled scores, kept
 // for the backward pass, which recomputes the probabilities). causal: key j <= query i only.
 // p_drop > 0 applies attention-probability dropout with keep bits stored in mask
-// (window_attention_mask_words); element (c, head, i, j) of sample b is stream element
-// ((c*heads + head)*W + i)*W + j. scratch: window_attention_scratch_floats(W, dh) per thread.
+// (window_attention_mask_words): per (b, c, head) unit W*W bits, bit i*W + j for query i and key
+// j, which is element ((c*heads + head)*W + i)*W + j of sample b's stream.
+// scratch: window_attention_scratch_floats(W, dh) floats per thread, n_scratch thread slots.
 size_t window_attention_mask_words(int B, int T, int W, int heads);
 size_t window_attention_scratch_floats(int W, int dh);
 void window_attention_forward(float *out, float *lse, uint32_t *mask, const float *qkv, int B, int T, int W,

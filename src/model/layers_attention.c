@@ -14,8 +14,11 @@
 #include "model/layers.h"
 #include "model/simd.h"
 
+// Keep bits of one (sample, window, head) unit: W*W bits, row i at bit i*W, padded to a word.
+static size_t unit_mask_words(int W) { return ((size_t)W * W + 31) / 32; }
+
 size_t window_attention_mask_words(int B, int T, int W, int heads) {
-    return (size_t)B * (size_t)(T / W) * (size_t)heads * (size_t)W * (size_t)((W + 31) / 32);
+    return (size_t)B * (size_t)(T / W) * (size_t)heads * unit_mask_words(W);
 }
 
 size_t window_attention_scratch_floats(int W, int dh) {
@@ -74,10 +77,10 @@ typedef float v16 __attribute__((vector_size(64)));
 typedef float v16u __attribute__((vector_size(64), aligned(4), may_alias));
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
-static ALWAYS_INLINE v16 ld16(const float *p) { return *(const v16u *)p; }
-static ALWAYS_INLINE void st16(float *p, v16 x) { *(v16u *)p = x; }
-static ALWAYS_INLINE v8 ld8(const float *p) { return *(const v8u *)p; }
-static ALWAYS_INLINE void st8(float *p, v8 x) { *(v8u *)p = x; }
+#define ld16(p) (*(const v16u *)(p))
+#define st16(p, x) (*(v16u *)(p) = (x))
+#define ld8(p) (*(const v8u *)(p))
+#define st8(p, x) (*(v8u *)(p) = (x))
 
 // out[r][j] = sum_t x[r][t] * MT[t][j] for R rows and j < jn rounded up to ATT_LANES; the R
 // accumulators of a 16-key chunk stay in registers.
@@ -108,9 +111,8 @@ static ALWAYS_INLINE void block_rows_times(v8 o[ATT_RB][8], const float *P, int 
 
 // Rows i0 .. i0+R-1 of one unit: scores, softmax (+ dropout), P.V.
 static ALWAYS_INLINE void fwd_block(const AttnShape *a, const AttnScratch *sc, int i0, const int R, const int DH,
-                                    const float *qkv, int head, float *out, float *lse, uint32_t *mask,
-                                    const DropoutKey *key, uint64_t sample, uint64_t e_base) {
-    const int W = a->W, Wp = a->Wp, ld = 3 * a->d, mw = (W + 31) / 32;
+                                    const float *qkv, int head, float *out, float *lse, const uint32_t *mask) {
+    const int W = a->W, Wp = a->Wp, ld = 3 * a->d;
     float qs[ATT_RB][64];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < DH; t++) qs[r][t] = qkv[(size_t)(i0 + r) * ld + head * DH + t] * a->scale;
@@ -133,12 +135,13 @@ static ALWAYS_INLINE void fwd_block(const AttnShape *a, const AttnScratch *sc, i
         float inv = 1.0f / sum;
         lse[(size_t)i * a->heads] = m + logf(sum);
         if (a->thr) {
-            uint32_t *bits = mask + (size_t)i * mw;
-            dropout_keep_bits(bits, key->seed, key->purpose, key->step, sample, e_base + (uint64_t)i * W, jr, a->thr);
-            for (int w = (jr + 31) / 32; w < mw; w++) bits[w] = 0;
+            const uint32_t b0 = (uint32_t)i * (uint32_t)W;
             float ks = a->keep_scale * inv;
 #pragma omp simd
-            for (int j = 0; j < jr; j++) s[j] *= (float)((bits[j >> 5] >> (j & 31)) & 1u) * ks;
+            for (int j = 0; j < jr; j++) {
+                uint32_t e = b0 + (uint32_t)j;
+                s[j] *= (float)((mask[e >> 5] >> (e & 31)) & 1u) * ks;
+            }
         } else {
 #pragma omp simd
             for (int j = 0; j < jr; j++) s[j] *= inv;
@@ -167,17 +170,18 @@ static ALWAYS_INLINE void unit_forward(float *out, float *lse, uint32_t *mask, c
                                        const int DH) {
     AttnScratch sc = scratch_views(scr, a, DH);
     gather_kv(&sc, qkv, a, head, DH);
+    // the unit's W*W keep decisions are one contiguous run of the sample's stream
+    if (a->thr) dropout_keep_bits(mask, key->seed, key->purpose, key->step, sample, e_base, a->W * a->W, a->thr);
     int i0 = 0;
-    for (; i0 + ATT_RB <= a->W; i0 += ATT_RB)
-        fwd_block(a, &sc, i0, ATT_RB, DH, qkv, head, out, lse, mask, key, sample, e_base);
-    for (; i0 < a->W; i0++) fwd_block(a, &sc, i0, 1, DH, qkv, head, out, lse, mask, key, sample, e_base);
+    for (; i0 + ATT_RB <= a->W; i0 += ATT_RB) fwd_block(a, &sc, i0, ATT_RB, DH, qkv, head, out, lse, mask);
+    for (; i0 < a->W; i0++) fwd_block(a, &sc, i0, 1, DH, qkv, head, out, lse, mask);
 }
 
 // Rows i0 .. i0+R-1: recompute P from the saved log-sum-exp, then dq (written) and the dK, dV sums.
 static ALWAYS_INLINE void bwd_block(const AttnShape *a, const AttnScratch *sc, int i0, const int R, const int DH,
                                     float *dqkv, const float *dout, const float *qkv, int head, const float *lse,
                                     const uint32_t *mask) {
-    const int W = a->W, Wp = a->Wp, ld = 3 * a->d, mw = (W + 31) / 32;
+    const int W = a->W, Wp = a->Wp, ld = 3 * a->d;
     float qs[ATT_RB][64], gs[ATT_RB][64];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < DH; t++) {
@@ -192,10 +196,11 @@ static ALWAYS_INLINE void bwd_block(const AttnShape *a, const AttnScratch *sc, i
         float *p = sc->S + (size_t)r * Wp, *dp = sc->P2 + (size_t)r * Wp, *pd = sc->KF + (size_t)r * Wp;
         float l = lse[(size_t)i * a->heads];
         if (a->thr) {
-            const uint32_t *bits = mask + (size_t)i * mw;
+            const uint32_t b0 = (uint32_t)i * (uint32_t)W;
 #pragma omp simd
             for (int j = 0; j < jr; j++) {
-                float kf = (float)((bits[j >> 5] >> (j & 31)) & 1u) * a->keep_scale;
+                uint32_t e = b0 + (uint32_t)j;
+                float kf = (float)((mask[e >> 5] >> (e & 31)) & 1u) * a->keep_scale;
                 p[j] = exp_approx(p[j] - l);
                 pd[j] = p[j] * kf;  // what multiplied V in the forward pass
                 dp[j] *= kf;        // -> gradient w.r.t. the probability
@@ -342,7 +347,8 @@ void window_attention_forward(float *out, float *lse, uint32_t *mask, const floa
     AttnShape a;
     attn_shape(&a, W, d, heads, causal, p_drop);
     if (a.thr && (!mask || !key)) eir_die("window attention: dropout needs a mask buffer and a key");
-    int C = T / W, mw = (W + 31) / 32;
+    int C = T / W;
+    size_t mw = unit_mask_words(W);
     long units = (long)B * C * heads;
     size_t per = window_attention_scratch_floats(W, a.dh);
     UnitForwardFn fwd = pick_forward(a.dh);
@@ -351,7 +357,7 @@ void window_attention_forward(float *out, float *lse, uint32_t *mask, const floa
     for (long u = 0; u < units; u++) {
         int head = (int)(u % heads), c = (int)((u / heads) % C), b = (int)(u / ((long)heads * C));
         size_t row0 = (size_t)b * T + (size_t)c * W;
-        uint32_t *m = a.thr ? mask + ((size_t)u * W) * mw : NULL;
+        uint32_t *m = a.thr ? mask + (size_t)u * mw : NULL;
         uint64_t e_base = ((uint64_t)c * heads + head) * (uint64_t)W * W;
         fwd(out + row0 * d, lse + row0 * heads + head, m, qkv + row0 * 3 * d, &a, head, key,
             a.thr ? key->sample_ids[b] : 0, e_base, scratch + (size_t)thread_id() * per);
@@ -363,7 +369,8 @@ void window_attention_backward(float *dqkv, const float *dout, const float *qkv,
                                float *scratch, int n_scratch) {
     AttnShape a;
     attn_shape(&a, W, d, heads, causal, p_drop);
-    int C = T / W, mw = (W + 31) / 32;
+    int C = T / W;
+    size_t mw = unit_mask_words(W);
     long units = (long)B * C * heads;
     size_t per = window_attention_scratch_floats(W, a.dh);
     UnitBackwardFn bwd = pick_backward(a.dh);
@@ -372,7 +379,7 @@ void window_attention_backward(float *dqkv, const float *dout, const float *qkv,
     for (long u = 0; u < units; u++) {
         int head = (int)(u % heads), c = (int)((u / heads) % C), b = (int)(u / ((long)heads * C));
         size_t row0 = (size_t)b * T + (size_t)c * W;
-        const uint32_t *m = a.thr ? mask + ((size_t)u * W) * mw : NULL;
+        const uint32_t *m = a.thr ? mask + (size_t)u * mw : NULL;
         bwd(dqkv + row0 * 3 * d, dout + row0 * d, qkv + row0 * 3 * d, lse + row0 * heads + head, m, &a, head,
             scratch + (size_t)thread_id() * per);
     }

@@ -11,9 +11,11 @@
 #include "data/config.h"
 #include "data/data_summary.h"
 #include "data/dataset.h"
+#include "data/setup_codec.h"
 #include "data/split.h"
 #include "dist/comm.h"
 #include "common/log.h"
+#include "common/threads.h"
 #include "train/trainer.h"
 
 typedef struct {
@@ -78,6 +80,8 @@ int main(int argc, char **argv) {
     Comm comm;
     comm_init(&comm, &argc, &argv);
     log_setup(comm.rank == 0, LOG_INFO);
+    comm_set_startup_mode(&comm, true);
+    int n_threads = threads_configure(comm.local_size);
     if (comm.rank != 0) {
         // only rank 0 prints; the others fail the same way, silently, and MPI_Abort ends the job
         if (!freopen("/dev/null", "w", stdout)) eir_die("cannot redirect stdout");
@@ -114,8 +118,23 @@ int main(int argc, char **argv) {
         check_fresh_run_folder(run);
     }
 
+    // rank 0 reads the labels, lists the files and splits; the others receive the result
     DataSetup setup;
-    data_setup_or_die(&setup, &cfg, seed);
+    int64_t blob_len = 0;
+    StrBuf blob = {0};
+    if (comm.rank == 0) {
+        if (data_setup(&setup, &cfg, seed, err, sizeof err) != 0) blob_len = -1;
+        else data_setup_encode(&setup, &blob), blob_len = (int64_t)blob.len;
+    }
+    comm_bcast(&comm, &blob_len, sizeof blob_len, 0);
+    if (blob_len < 0) eir_die_user("%s", err);  // every rank exits 2, rank 0 prints
+    if (comm.size > 1) {
+        if (comm.rank != 0) blob.data = malloc_check((size_t)blob_len);
+        comm_bcast(&comm, blob.data, (size_t)blob_len, 0);
+        if (comm.rank != 0 && data_setup_decode(&setup, blob.data, (size_t)blob_len) != 0)
+            eir_die("rank %d: the data set-up broadcast by rank 0 is malformed", comm.rank);
+    }
+    sb_free(&blob);
     if (pf.dry_run) {
         if (comm.rank == 0) data_summary_print(stdout, &setup, &cfg, comm.size);
         data_setup_free(&setup);
@@ -124,6 +143,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (comm.rank == 0) data_summary_print(stdout, &setup, &cfg, comm.size);
+    comm_set_startup_mode(&comm, false);
+    log_msg(LOG_INFO, "eir.train", "%d rank(s), %d compute thread(s) per rank", comm.size, n_threads);
     TrainOptions opt = {.resume_folder = pf.resume, .interrupt_exit_code = 75};
     int rc = train_run(&cfg, &setup, &comm, seed, &opt);
     data_setup_free(&setup);

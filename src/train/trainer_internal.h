@@ -1,6 +1,7 @@
 // trainer_internal.h: the Trainer struct shared by trainer.c (the loop), train_files.c (the run
 // folder's logs, predictions and curves) and train_state.c (the resumable training state).
 #pragma once
+#include "dist/grad_reduce.h"
 #include "train/trainer.h"
 
 typedef struct {
@@ -39,6 +40,10 @@ typedef struct {
     float **valid_logits;  // [n_targets][n_valid x K]
     float *valid_targets;  // [n_valid x n_targets]
     ValidResult vres;
+    GradReducer reducer;
+    double comm_wait_total;  // seconds waited for gradient all-reduces after backward
+    double backward_total;   // seconds in backward (with the overlapped buckets)
+    long comm_steps;
     // timing
     double t_start, t_last_print;
     long iters_at_start;
