@@ -11,6 +11,7 @@ typedef struct {
     int local_rank, local_size;  // within this node (shared-memory communicator)
     void *mpi_comm;              // MPI_Comm* of the training job
     int initialized_mpi;         // we called MPI_Init (so we call MPI_Finalize)
+    bool thread_serialized;      // MPI allows calls from another thread (one at a time)
 } Comm;
 
 // Initialises MPI (threads: funneled) and fills rank/size; sets the error hooks so that a fatal

@@ -31,9 +31,13 @@ void comm_init(Comm *c, int *argc, char ***argv) {
     MPI_CHECK(MPI_Initialized(&inited));
     if (!inited) {
         int provided;
-        MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+        // SERIALIZED: the gradient all-reduce runs on its own thread while backward computes
+        MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided));
         c->initialized_mpi = 1;
     }
+    int level = MPI_THREAD_SINGLE;
+    MPI_CHECK(MPI_Query_thread(&level));
+    c->thread_serialized = level >= MPI_THREAD_SERIALIZED;
     MPI_Comm *comm = malloc_check(sizeof(MPI_Comm));
     MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, comm));
     // errors come back as codes so MPI_CHECK can name the call

@@ -1,10 +1,28 @@
-// grad_reduce.c: bucketed, backward-overlapped gradient all-reduce.
+// grad_reduce.c: bucketed gradient all-reduce on a communication thread, overlapping backward.
 #include "dist/grad_reduce.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
+
+static void *comm_thread_main(void *arg) {
+    GradReducer *r = arg;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (r->q_head == r->q_tail && !r->quit) pthread_cond_wait(&r->cv_work, &r->mu);
+        if (r->q_head == r->q_tail && r->quit) break;
+        size_t lo = r->q_lo[r->q_head], hi = r->q_hi[r->q_head];
+        r->busy = true;
+        pthread_mutex_unlock(&r->mu);
+        comm_allreduce_sum_f32(r->comm, r->grads + lo, hi - lo);
+        pthread_mutex_lock(&r->mu);
+        r->q_head++;
+        r->busy = false;
+        pthread_cond_broadcast(&r->cv_done);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
 
 void grad_reduce_init(GradReducer *r, Comm *comm, float *grads, size_t n, size_t bucket_bytes) {
     memset(r, 0, sizeof *r);
@@ -12,54 +30,78 @@ void grad_reduce_init(GradReducer *r, Comm *comm, float *grads, size_t n, size_t
     r->grads = grads;
     r->n = n;
     r->bucket_floats = bucket_bytes / sizeof(float);
-    // never more buckets than the request table holds
-    size_t min_bucket = n / (GRAD_REDUCE_MAX_BUCKETS - 1) + 1;
+    size_t min_bucket = n / (GRAD_REDUCE_MAX_BUCKETS - 2) + 1;  // never more buckets than the queue holds
     if (r->bucket_floats && r->bucket_floats < min_bucket) r->bucket_floats = min_bucket;
+    if (comm->size > 1 && r->bucket_floats && !comm->thread_serialized) r->bucket_floats = 0;  // MPI cannot: no overlap
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv_work, NULL);
+    pthread_cond_init(&r->cv_done, NULL);
+    if (comm->size > 1 && r->bucket_floats) {
+        if (pthread_create(&r->thread, NULL, comm_thread_main, r) != 0) eir_die("cannot start the communication thread");
+        r->thread_started = true;
+    }
 }
 
 void grad_reduce_begin(GradReducer *r) {
     r->unsent_hi = r->n;
     r->lo = r->n;
-    r->n_reqs = 0;
     r->buckets_launched = 0;
     r->t_finish_wait = 0;
+    pthread_mutex_lock(&r->mu);
+    r->q_head = r->q_tail = 0;
+    pthread_mutex_unlock(&r->mu);
 }
 
-static void launch(GradReducer *r, size_t lo, size_t hi) {
+static void enqueue(GradReducer *r, size_t lo, size_t hi) {
     if (hi <= lo) return;
-    if (r->n_reqs == GRAD_REDUCE_MAX_BUCKETS) eir_die("grad_reduce: too many buckets in flight");
-    comm_iallreduce_sum_f32(r->comm, r->grads + lo, hi - lo, &r->reqs[r->n_reqs++]);
+    pthread_mutex_lock(&r->mu);
+    if (r->q_tail == GRAD_REDUCE_MAX_BUCKETS) eir_die("grad_reduce: bucket queue full");
+    r->q_lo[r->q_tail] = lo;
+    r->q_hi[r->q_tail] = hi;
+    r->q_tail++;
+    pthread_cond_signal(&r->cv_work);
+    pthread_mutex_unlock(&r->mu);
     r->buckets_launched++;
 }
 
 void grad_reduce_on_ready(void *user, size_t offset, size_t count) {
     GradReducer *r = user;
-    if (offset + count != r->lo) eir_die("grad_reduce: gradient ranges out of order (%zu+%zu, expected end %zu)", offset, count, r->lo);
+    if (offset + count != r->lo)
+        eir_die("grad_reduce: gradient ranges out of order (%zu+%zu, expected end %zu)", offset, count, r->lo);
     r->lo = offset;
-    if (r->bucket_floats && r->unsent_hi - r->lo >= r->bucket_floats) {
-        launch(r, r->lo, r->unsent_hi);
+    if (r->thread_started && r->unsent_hi - r->lo >= r->bucket_floats) {
+        enqueue(r, r->lo, r->unsent_hi);
         r->unsent_hi = r->lo;
     }
-    // Open MPI progresses non-blocking collectives only inside MPI calls: poke them here
-    for (int i = 0; i < r->n_reqs; i++) comm_test(r->comm, &r->reqs[i]);
 }
 
 void grad_reduce_finish(GradReducer *r) {
     double t0 = now_seconds();
     if (r->comm->size > 1) {
-        if (r->bucket_floats == 0) {
+        if (!r->thread_started) {
             comm_allreduce_sum_f32(r->comm, r->grads, r->n);
+            r->buckets_launched = 1;
         } else {
-            launch(r, 0, r->unsent_hi);
+            enqueue(r, 0, r->unsent_hi);
             r->unsent_hi = 0;
-            for (int i = 0; i < r->n_reqs; i++) comm_wait(r->comm, &r->reqs[i]);
+            pthread_mutex_lock(&r->mu);
+            while (r->q_head != r->q_tail || r->busy) pthread_cond_wait(&r->cv_done, &r->mu);
+            pthread_mutex_unlock(&r->mu);
         }
     }
-    r->n_reqs = 0;
     r->t_finish_wait = now_seconds() - t0;
 }
 
 void grad_reduce_free(GradReducer *r) {
-    for (int i = 0; i < GRAD_REDUCE_MAX_BUCKETS; i++) free(r->reqs[i].req);
+    if (r->thread_started) {
+        pthread_mutex_lock(&r->mu);
+        r->quit = true;
+        pthread_cond_signal(&r->cv_work);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->thread, NULL);
+    }
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv_work);
+    pthread_cond_destroy(&r->cv_done);
     memset(r, 0, sizeof *r);
 }

@@ -1,9 +1,13 @@
-// grad_reduce.h: sums the flat gradient buffer across ranks in contiguous buckets, each started
-// (non-blocking) as soon as backward has finished it, so communication overlaps the rest of
-// backward (issue 4). Backward reports finished ranges from the end of the buffer to its start
-// (model.h: the ranges tile the buffer once, in decreasing order); a bucket is launched whenever
-// the finished-but-unsent tail reaches bucket_bytes. grad_reduce_finish() sends the rest and waits.
+// grad_reduce.h: sums the flat gradient buffer across ranks in contiguous buckets, each reduced
+// as soon as backward has finished it, so communication overlaps the rest of backward (issue 4).
+// Backward reports finished ranges from the end of the buffer to its start (model.h: the ranges
+// tile the buffer once, in decreasing order); whenever the finished-but-unsent tail reaches the
+// bucket size it is queued to a communication thread, which runs the all-reduces while the
+// compute threads go on (MPI only progresses inside MPI calls, so a thread that sits in them is
+// what makes the overlap real). grad_reduce_finish() queues the rest and waits for the thread.
+// Only that thread calls MPI between begin and finish (MPI_THREAD_SERIALIZED suffices).
 #pragma once
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -15,13 +19,17 @@ typedef struct {
     Comm *comm;
     float *grads;
     size_t n;              // floats in the buffer
-    size_t bucket_floats;  // launch threshold (0 = one blocking all-reduce after backward)
-    size_t unsent_hi;      // [lo, unsent_hi) is finished but not yet launched
-    size_t lo;
-    CommRequest reqs[GRAD_REDUCE_MAX_BUCKETS];
-    int n_reqs;
+    size_t bucket_floats;  // bucket size (0 = one blocking all-reduce in grad_reduce_finish)
+    size_t unsent_hi, lo;  // [lo, unsent_hi) is finished but not yet queued
+    // queue of buckets for the communication thread
+    size_t q_lo[GRAD_REDUCE_MAX_BUCKETS], q_hi[GRAD_REDUCE_MAX_BUCKETS];
+    int q_head, q_tail;    // [head, tail) pending
+    bool busy, quit, thread_started;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done;
     // statistics of the last step (seconds)
-    double t_finish_wait;  // time spent waiting in grad_reduce_finish (communication not hidden)
+    double t_finish_wait;  // waited in grad_reduce_finish: communication not hidden by backward
     int buckets_launched;
 } GradReducer;
 
@@ -31,6 +39,6 @@ void grad_reduce_init(GradReducer *r, Comm *comm, float *grads, size_t n, size_t
 void grad_reduce_begin(GradReducer *r);
 // The model's grad hook (GradReadyFn): user = the GradReducer.
 void grad_reduce_on_ready(void *user, size_t offset, size_t count);
-// Launches what is left and waits until the whole buffer holds the sum over ranks.
+// Queues what is left and waits until the whole buffer holds the sum over ranks.
 void grad_reduce_finish(GradReducer *r);
 void grad_reduce_free(GradReducer *r);

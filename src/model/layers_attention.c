@@ -82,31 +82,57 @@ typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
 #define ld8(p) (*(const v8u *)(p))
 #define st8(p, x) (*(v8u *)(p) = (x))
 
-// out[r][j] = sum_t x[r][t] * MT[t][j] for R rows and j < jn rounded up to ATT_LANES; the R
-// accumulators of a 16-key chunk stay in registers.
+// out[r][j] = sum_t x[r][t] * MT[t][j] for R rows and j < jn rounded up to ATT_LANES. The
+// accumulators of a 16-key chunk stay in registers; even and odd t go to separate ones so that
+// 2R independent fma chains hide the fma latency.
 static ALWAYS_INLINE void block_scores(float *out, const float x[ATT_RB][64], const float *MT, int Wp, int jn, const int R,
                                        const int DH) {
     for (int j0 = 0; j0 < jn; j0 += ATT_LANES) {
-        v16 acc[ATT_RB];
-        for (int r = 0; r < R; r++) acc[r] = (v16){0};
-        for (int t = 0; t < DH; t++) {
-            v16 mt = ld16(MT + (size_t)t * Wp + j0);
-            for (int r = 0; r < R; r++) acc[r] += x[r][t] * mt;
+        v16 acc[ATT_RB], acc2[ATT_RB];
+        for (int r = 0; r < R; r++) acc[r] = acc2[r] = (v16){0};
+        int t = 0;
+        for (; t + 1 < DH; t += 2) {
+            v16 m0 = ld16(MT + (size_t)t * Wp + j0), m1 = ld16(MT + (size_t)(t + 1) * Wp + j0);
+            for (int r = 0; r < R; r++) {
+                acc[r] += x[r][t] * m0;
+                acc2[r] += x[r][t + 1] * m1;
+            }
         }
-        for (int r = 0; r < R; r++) st16(out + (size_t)r * Wp + j0, acc[r]);
+        if (t < DH) {
+            v16 m0 = ld16(MT + (size_t)t * Wp + j0);
+            for (int r = 0; r < R; r++) acc[r] += x[r][t] * m0;
+        }
+        for (int r = 0; r < R; r++) st16(out + (size_t)r * Wp + j0, acc[r] + acc2[r]);
     }
 }
 
-// o[r][:] = sum_{j < jn} P[r][j] * M[j][:] (M: jn x DH row-major), added to o. DH % 8 == 0.
+// o[r][:] += sum_{j < jn} P[r][j] * M[j][:] (M: jn x DH row-major), DH % 8 == 0. Even and odd j
+// accumulate separately (independent fma chains).
 static ALWAYS_INLINE void block_rows_times(v8 o[ATT_RB][8], const float *P, int Wp, const float *M, int jn, const int R,
                                            const int DH) {
-    for (int j = 0; j < jn; j++) {
-        const float *m = M + (size_t)j * DH;
+    v8 o2[ATT_RB][8];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < DH / 8; c++) o2[r][c] = (v8){0};
+    int j = 0;
+    for (; j + 1 < jn; j += 2) {
+        const float *m0 = M + (size_t)j * DH, *m1 = m0 + DH;
         for (int c = 0; c < DH / 8; c++) {
-            v8 mv = ld8(m + 8 * c);
-            for (int r = 0; r < R; r++) o[r][c] += P[(size_t)r * Wp + j] * mv;
+            v8 mv0 = ld8(m0 + 8 * c), mv1 = ld8(m1 + 8 * c);
+            for (int r = 0; r < R; r++) {
+                o[r][c] += P[(size_t)r * Wp + j] * mv0;
+                o2[r][c] += P[(size_t)r * Wp + j + 1] * mv1;
+            }
         }
     }
+    if (j < jn) {
+        const float *m0 = M + (size_t)j * DH;
+        for (int c = 0; c < DH / 8; c++) {
+            v8 mv0 = ld8(m0 + 8 * c);
+            for (int r = 0; r < R; r++) o[r][c] += P[(size_t)r * Wp + j] * mv0;
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < DH / 8; c++) o[r][c] += o2[r][c];
 }
 
 // Rows i0 .. i0+R-1 of one unit: scores, softmax (+ dropout), P.V.

@@ -44,6 +44,7 @@ typedef struct {
     double comm_wait_total;  // seconds waited for gradient all-reduces after backward
     double backward_total;   // seconds in backward (with the overlapped buckets)
     long comm_steps;
+    double t_allreduce_alone;  // one blocking all-reduce of the whole buffer, timed at start
     // timing
     double t_start, t_last_print;
     long iters_at_start;
