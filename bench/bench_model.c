@@ -7,6 +7,7 @@
 //   gcc -std=c11 -O3 -fopenmp -Isrc bench/bench_model.c build/libeircore.a
 //       $(pkg-config --libs openblas jansson yaml-0.1) -lm -o build/bench_model
 //   OMP_NUM_THREADS=2 build/bench_model [batch] [steps]
+#define _POSIX_C_SOURCE 200809L  // clock_gettime
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -334,7 +334,7 @@ static void test_linear(void) {
                 memcpy(dx, P, nx * 4);
             else
                 for (size_t i = 0; i < nx; i++) dx[i] = 1e30f;
-            linear_backward(dx, dw, c.b ? db : NULL, c.R, c.x, c.w, c.N, c.in, c.out, acc);
+            linear_backward(dx, dw, c.b ? db : NULL, c.R, c.x, c.w, c.N, c.in, c.out, acc, NULL);
             if (acc)
                 for (size_t i = 0; i < nx; i++) dx[i] -= P[i];
             EXPECT_GRAD(acc ? "linear.x(accumulate)" : "linear.x", c.x, dx, nx, lin_obj, &c);
@@ -343,6 +343,21 @@ static void test_linear(void) {
         if (c.b) EXPECT_GRAD("linear.bias", c.b, db, (size_t)c.out, lin_obj, &c);
         free(c.x), free(c.w), free(c.b), free(c.y), free(c.R), free(dx), free(dw), free(db), free(P);
     }
+    // Many rows: the weight gradient is summed in chunks through scratch; compare with double sums.
+    int N = 20000, in = 3, out = 5;
+    float *x = fa((size_t)N * in), *g = fa((size_t)N * out), *w = fa((size_t)out * in), *dw = fa((size_t)out * in);
+    float *dx = fa((size_t)N * in), *scr = fa(linear_backward_scratch_floats(N, in, out));
+    CHECK(linear_backward_scratch_floats(N, in, out) >= 3 * (size_t)in * out);
+    gc_fill(x, (size_t)N * in, -1, 1), gc_fill(g, (size_t)N * out, -1, 1), gc_fill(w, (size_t)out * in, -1, 1);
+    for (int i = 0; i < out * in; i++) dw[i] = 1.0f;  // accumulates
+    linear_backward(dx, dw, NULL, g, x, w, N, in, out, false, scr);
+    for (int o = 0; o < out; o++)
+        for (int i = 0; i < in; i++) {
+            double ref = 1.0;
+            for (int n = 0; n < N; n++) ref += (double)g[(size_t)n * out + o] * x[(size_t)n * in + i];
+            CHECK_CLOSE(dw[o * in + i], ref, 1e-4);
+        }
+    free(x), free(g), free(w), free(dw), free(dx), free(scr);
 }
 
 // ------------------------------------------------------------------ LayerScale + residual
@@ -523,6 +538,9 @@ static void test_attention(void) {
     } cfgs[] = {
         {2, 2, 5, 8, 2, false, 0.0f}, {2, 2, 5, 8, 2, true, 0.0f},  {2, 2, 5, 8, 2, false, 0.3f},
         {2, 2, 5, 8, 2, true, 0.3f},  {1, 1, 37, 8, 1, false, 0.2f}, {1, 2, 33, 16, 2, true, 0.1f},
+        {1, 2, 9, 32, 2, false, 0.2f},  // head dim 16
+        {1, 1, 7, 48, 2, true, 0.1f},   // head dim 24: vector path with a run-time head dim
+        {1, 1, 6, 12, 2, false, 0.1f},  // head dim 6: scalar path
     };
     uint64_t ids[2] = {17, 4};
     for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {

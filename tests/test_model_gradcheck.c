@@ -12,6 +12,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "model/model.h"
 #include "test_model_util.h"
@@ -291,6 +294,14 @@ int main(void) {
     mc.fusion_layers = 3;      // fusion keys 0.0, 1.0, 1.1
     run_config("[no window, eval]", &mc, false, false, false);
 
+    // 4b. head dim 8 (the vectorised attention path of the tutorial): d=16, 2 heads, causal
+    memset(&mc, 0, sizeof mc);
+    mc.n_inputs = 1;
+    base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_AVG);
+    mc.inputs[0].d = 16, mc.inputs[0].ffn = 24, mc.inputs[0].masked = true;
+    two_targets(&mc);
+    run_config("[head dim 8, causal, mixup]", &mc, true, true, false);
+
     // 5. the checker must catch a broken gradient
     {
         memset(&mc, 0, sizeof mc);
@@ -339,6 +350,46 @@ int main(void) {
         for (int i = 0; i < 12; i++) CHECK_CLOSE(full[i], half[i], 1e-5);
         teardown(&f);
     }
+    // 8. the thread count does not change the results (row splits, fixed summation orders)
+#ifdef _OPENMP
+    {
+        memset(&mc, 0, sizeof mc);
+        mc.n_inputs = 1;
+        base_input(&mc.inputs[0], "bytes", 300, 64, POS_EMBED, POOL_MAX);  // big enough to go parallel
+        mc.inputs[0].d = 32, mc.inputs[0].heads = 4, mc.inputs[0].ffn = 64;
+        two_targets(&mc);
+        Fixture f;
+        setup(&f, &mc, true, true, 3);
+        int saved = omp_get_max_threads();
+        float *g[2];
+        double loss[2];
+        for (int k = 0; k < 2; k++) {
+            omp_set_num_threads(k == 0 ? 1 : 3);
+            loss[k] = loss_obj(&f);
+            model_zero_grad(&f.m);
+            model_backward(&f.m);
+            g[k] = malloc(f.m.num_parameters * sizeof(float));
+            memcpy(g[k], f.m.grads_memory, f.m.num_parameters * sizeof(float));
+        }
+        omp_set_num_threads(saved);
+        CHECK(loss[0] == loss[1]);
+        size_t differ = 0;
+        for (int k = 0; k < f.m.n_param_tensors; k++) {
+            const ParamTensor *p = &f.m.params[k];
+            size_t dk = 0;
+            double mx = 0;
+            for (size_t i = p->offset; i < p->offset + p->numel; i++) {
+                dk += g[0][i] != g[1][i];
+                mx = fmax(mx, fabs(g[0][i] - g[1][i]) / (fabs(g[0][i]) + 1e-30));
+            }
+            if (dk) fprintf(stderr, "  threads: %s differs in %zu elements (max rel %.2g)\n", p->name, dk, mx);
+            differ += dk;
+        }
+        CHECK_MSG(differ == 0, "%zu gradient elements differ between 1 and 3 threads", differ);
+        free(g[0]), free(g[1]);
+        teardown(&f);
+    }
+#endif
     if (gc_skipped) fprintf(stderr, "  (%zu checks skipped: a max-pool argmax moved under the perturbation)\n", gc_skipped);
     TEST_MAIN_END();
 }

@@ -91,12 +91,18 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
 void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                       const float *weight, const float *rstd, int N, int C);
 
+// Threads: every layer parallelises with OpenMP only. The linear layers call OpenBLAS
+// single-threaded (they set openblas_set_num_threads(1)) on fixed blocks of rows, one block per
+// work item, so results are bit-identical for any OMP_NUM_THREADS.
 // out (N, out_dim) = inp (N, in) @ weight^T + bias; weight is PyTorch's (out_dim, in); bias may be NULL.
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int in, int out_dim);
 // dinp = (or += when accumulate_dinp) dout @ weight; dweight += dout^T @ inp; dbias += sum_r dout.
-// dinp and dbias may be NULL.
+// dinp and dbias may be NULL. scratch: linear_backward_scratch_floats(N, in, out_dim) floats (the
+// weight gradient is summed over fixed chunks of rows, in chunk order, so any thread count gives
+// the same bits); may be NULL when that size is 0.
+size_t linear_backward_scratch_floats(int N, int in, int out_dim);
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                     const float *weight, int N, int in, int out_dim, bool accumulate_dinp);
+                     const float *weight, int N, int in, int out_dim, bool accumulate_dinp, float *scratch);
 
 // dst[c] += alpha * sum_r a[r,c] * b[r,c] (b NULL: plain column sums). Fixed summation order
 // (rows in order), independent of the thread count.

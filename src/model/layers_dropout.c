@@ -26,7 +26,9 @@ float dropout_keep_scale(float p) { return p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
 // halves in stream order: h[8k + 2w] = low half of word w, h[8k + 2w + 1] = high half. Same
 // values as rng_next_u32 on a stream positioned at block b0 (rng.c), written so the compiler
 // can run several blocks per vector.
-static inline __attribute__((always_inline)) void philox_halves(uint16_t *h, const uint32_t key[2], const uint32_t c[3], uint32_t b0, int nb) {
+#define PHILOX_INLINE static inline __attribute__((always_inline))  // inlined into each CPU clone
+
+PHILOX_INLINE void philox_halves(uint16_t *h, const uint32_t key[2], const uint32_t c[3], uint32_t b0, int nb) {
     for (int k = 0; k < nb; k++) {
         uint32_t x0 = b0 + (uint32_t)k, x1 = c[0], x2 = c[1], x3 = c[2];
         uint32_t k0 = key[0], k1 = key[1];
@@ -54,7 +56,7 @@ static inline __attribute__((always_inline)) void philox_halves(uint16_t *h, con
 
 // Keep decisions of one Philox block (counter x0, c1, c2, c3) as a byte: bit 2w = low half of
 // word w >= thr, bit 2w+1 = high half.
-static inline __attribute__((always_inline)) uint32_t philox_keep_byte(uint32_t x0, uint32_t x1, uint32_t x2, uint32_t x3, uint32_t k0, uint32_t k1,
+PHILOX_INLINE uint32_t philox_keep_byte(uint32_t x0, uint32_t x1, uint32_t x2, uint32_t x3, uint32_t k0, uint32_t k1,
                                         uint32_t thr) {
 #define PHILOX_ROUND                                             \
     {                                                            \
@@ -79,7 +81,7 @@ static inline __attribute__((always_inline)) uint32_t philox_keep_byte(uint32_t 
 // Whole 32-bit words of keep bits when the run starts on a word boundary (first % 32 == 0):
 // word m holds blocks b0 + 4m .. b0 + 4m + 3. The loop over words vectorises (16 words = 64
 // Philox blocks per AVX-512 iteration).
-static inline __attribute__((always_inline)) void keep_words(uint32_t *restrict bits, const uint32_t key[2], const uint32_t c[3], uint32_t b0, int nw,
+PHILOX_INLINE void keep_words(uint32_t *restrict bits, const uint32_t key[2], const uint32_t c[3], uint32_t b0, int nw,
                               uint32_t thr) {
     const uint32_t k0 = key[0], k1 = key[1], c1 = c[0], c2 = c[1], c3 = c[2];
     for (int m = 0; m < nw; m++) {

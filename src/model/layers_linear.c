@@ -6,9 +6,6 @@
 // OpenBLAS spinning next to OpenMP's cost ~20% on two cores.
 #include <cblas.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "model/layers.h"
 #include "model/simd.h"
@@ -17,77 +14,72 @@ void openblas_set_num_threads(int num_threads);  // OpenBLAS extension (declared
 
 // Work below this many multiply-adds stays on one thread.
 #define LINEAR_PAR_MIN (1L << 20)
+// Fixed block sizes: the same sgemm calls happen whatever the thread count, so results are
+// bit-identical with 1 or n threads (OpenBLAS rounds differently for other shapes).
+#define ROW_BLOCK 1024   // rows of inp / dout per forward and input-gradient call
+#define GRAD_CHUNK 8192  // rows summed per weight-gradient call
 
-static int pool_size(long work) {
+static bool go_parallel(long work) {
     openblas_set_num_threads(1);
-#ifdef _OPENMP
-    return work >= LINEAR_PAR_MIN ? omp_get_max_threads() : 1;
-#else
-    (void)work;
-    return 1;
-#endif
+    return work >= LINEAR_PAR_MIN;
 }
 
-static inline void split(int n, int parts, int part, int align, int *lo, int *hi) {
-    int chunk = (n + parts - 1) / parts;
-    chunk = (chunk + align - 1) / align * align;
-    *lo = part * chunk < n ? part * chunk : n;
-    *hi = *lo + chunk < n ? *lo + chunk : n;
-}
-
-static inline int thread_num(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
+size_t linear_backward_scratch_floats(int N, int in, int out_dim) {
+    int chunks = (N + GRAD_CHUNK - 1) / GRAD_CHUNK;
+    return chunks > 1 ? (size_t)chunks * in * out_dim : 0;
 }
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int in, int out_dim) {
     if (N <= 0) return;
-    int nt = pool_size((long)N * in * out_dim);
-#pragma omp parallel num_threads(nt)
-    {
-        int lo, hi;
-        split(N, nt, thread_num(), 16, &lo, &hi);
-        if (hi > lo) {
-            float *o = out + (size_t)lo * out_dim;
-            float beta = 0.0f;
-            if (bias) {
-                for (int n = lo; n < hi; n++) memcpy(out + (size_t)n * out_dim, bias, (size_t)out_dim * sizeof(float));
-                beta = 1.0f;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, out_dim, in, 1.0f, inp + (size_t)lo * in, in,
-                        weight, in, beta, o, out_dim);
+    int nblk = (N + ROW_BLOCK - 1) / ROW_BLOCK;
+#pragma omp parallel for schedule(static) if (go_parallel((long)N * in * out_dim))
+    for (int k = 0; k < nblk; k++) {
+        int lo = k * ROW_BLOCK, hi = lo + ROW_BLOCK < N ? lo + ROW_BLOCK : N;
+        float beta = 0.0f;
+        if (bias) {
+            for (int n = lo; n < hi; n++) memcpy(out + (size_t)n * out_dim, bias, (size_t)out_dim * sizeof(float));
+            beta = 1.0f;
         }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, out_dim, in, 1.0f, inp + (size_t)lo * in, in, weight,
+                    in, beta, out + (size_t)lo * out_dim, out_dim);
     }
 }
 
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                     const float *weight, int N, int in, int out_dim, bool accumulate_dinp) {
+                     const float *weight, int N, int in, int out_dim, bool accumulate_dinp, float *scratch) {
     if (N <= 0) return;
-    int nt = pool_size((long)N * in * out_dim);
-    // dweight (out, in) += dout^T (out, N) @ inp (N, in): every thread owns a block of dweight's
-    // rows (or columns, when there are fewer outputs than inputs) and sums over all N rows.
-    bool by_rows = out_dim >= in;
-#pragma omp parallel num_threads(nt)
-    {
-        int t = thread_num(), lo, hi;
-        if (dinp) {  // (N, in) = dout (N, out) @ W (out, in), rows split
-            split(N, nt, t, 16, &lo, &hi);
-            if (hi > lo)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, in, out_dim, 1.0f,
-                            dout + (size_t)lo * out_dim, out_dim, weight, in, accumulate_dinp ? 1.0f : 0.0f,
-                            dinp + (size_t)lo * in, in);
+    bool par = go_parallel((long)N * in * out_dim);
+    if (dinp) {  // (N, in) = dout (N, out) @ W (out, in), in blocks of rows
+        int nblk = (N + ROW_BLOCK - 1) / ROW_BLOCK;
+#pragma omp parallel for schedule(static) if (par)
+        for (int k = 0; k < nblk; k++) {
+            int lo = k * ROW_BLOCK, hi = lo + ROW_BLOCK < N ? lo + ROW_BLOCK : N;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, hi - lo, in, out_dim, 1.0f, dout + (size_t)lo * out_dim,
+                        out_dim, weight, in, accumulate_dinp ? 1.0f : 0.0f, dinp + (size_t)lo * in, in);
         }
-        split(by_rows ? out_dim : in, nt, t, 16, &lo, &hi);
-        if (hi > lo) {
-            if (by_rows)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, in, N, 1.0f, dout + lo, out_dim, inp, in,
-                            1.0f, dweight + (size_t)lo * in, in);
-            else
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, hi - lo, N, 1.0f, dout, out_dim, inp + lo,
-                            in, 1.0f, dweight + lo, in);
+    }
+    // dweight (out, in) += dout^T (out, N) @ inp (N, in). Several chunks of rows: each chunk's
+    // product goes to its own scratch slice, then the slices are added in chunk order.
+    int chunks = (N + GRAD_CHUNK - 1) / GRAD_CHUNK;
+    size_t wn = (size_t)in * out_dim;
+    if (chunks == 1) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in, N, 1.0f, dout, out_dim, inp, in, 1.0f, dweight,
+                    in);
+    } else {
+#pragma omp parallel for schedule(static) if (par)
+        for (int c = 0; c < chunks; c++) {
+            int lo = c * GRAD_CHUNK, hi = lo + GRAD_CHUNK < N ? lo + GRAD_CHUNK : N;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in, hi - lo, 1.0f, dout + (size_t)lo * out_dim,
+                        out_dim, inp + (size_t)lo * in, in, 0.0f, scratch + (size_t)c * wn, in);
+        }
+        long nb = (long)((wn + 1023) / 1024);
+#pragma omp parallel for schedule(static) if (par && wn >= 4096)
+        for (long b = 0; b < nb; b++) {
+            size_t lo = (size_t)b * 1024, hi = lo + 1024 < wn ? lo + 1024 : wn;
+            for (int c = 0; c < chunks; c++) {
+                const float *p = scratch + (size_t)c * wn;
+                for (size_t i = lo; i < hi; i++) dweight[i] += p[i];
+            }
         }
     }
     if (dbias) colsum_add(dbias, dout, NULL, N, out_dim, 1.0f);

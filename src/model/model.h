@@ -122,7 +122,7 @@ typedef struct {
 
 // ---- activations ---------------------------------------------------------------------------
 typedef struct {
-    float *x_in, *rstd1, *a, *qkv, *lse, *att, *y, *x_mid, *rstd2, *f, *hh, *z, *x_out;
+    float *x_in, *rstd1, *a, *qkv, *lse, *att, *y, *x_mid, *rstd2, *f, *hh, *g, *z, *x_out;
     uint32_t *att_mask, *y_mask;
 } LayerActs;
 typedef struct {
@@ -148,10 +148,11 @@ typedef struct {
     MlpActs *fusion;
     HeadActs heads[MODEL_MAX_TARGETS];
     // gradient scratch, shared by the inputs / blocks
-    float *dres, *d1, *d2, *dqkv, *dhh, *dg, *gtmp, *dxpos, *dmix;
+    float *dres, *d1, *d2, *dqkv, *dhh, *dg, *dxpos, *dmix;
     float *dconcat, *dfusion, *dm1, *dm2, *dm3, *dm4, *dm5;
     float *attn_scratch;
     int n_attn_scratch;
+    float *lin_scratch;  // linear_backward's chunk partials
     int32_t *tokens[MODEL_MAX_INPUTS];  // copies of the last forward's tokens
     uint64_t *sample_ids;
     int32_t *perm;

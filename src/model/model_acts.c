@@ -27,6 +27,10 @@ static int32_t *carve_i32(Carver *c, size_t n) { return (int32_t *)carve(c, n); 
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
+static size_t mlp_lin_scratch(int B, int in, int out) {
+    return max_sz(linear_backward_scratch_floats(B, in, out), linear_backward_scratch_floats(B, out, out));
+}
+
 static void mlp_acts(Carver *c, MlpActs *a, float *x_in, int B, int in, int out, float rb_do) {
     size_t b = (size_t)B;
     a->in = in;
@@ -54,7 +58,7 @@ static void acts_layout(Model *m, Carver *c, int B) {
     const ModelConfig *mc = &m->config;
     ModelActs *A = &m->acts;
     size_t b = (size_t)B;
-    size_t g_nd = 0, g_n3d = 0, g_n2f = 0, g_nf = 0, g_bld = 0, attn = 0;
+    size_t g_nd = 0, g_n3d = 0, g_n2f = 0, g_nf = 0, g_bld = 0, attn = 0, lin = 0;
     A->n_attn_scratch = scratch_thread_slots();
     for (int i = 0; i < mc->n_inputs; i++) {
         const ModelInputSpec *s = &mc->inputs[i];
@@ -83,6 +87,7 @@ static void acts_layout(Model *m, Carver *c, int B) {
             la->rstd2 = carve(c, N);
             la->f = carve(c, N * d);
             la->hh = carve(c, N * 2 * F);
+            la->g = carve(c, N * F);
             la->z = carve(c, N * d);
             la->x_out = carve(c, N * d);
             x = la->x_out;
@@ -95,12 +100,17 @@ static void acts_layout(Model *m, Carver *c, int B) {
         g_nf = max_sz(g_nf, N * F);
         g_bld = max_sz(g_bld, b * L * d);
         attn = max_sz(attn, window_attention_scratch_floats(s->win, s->d / s->heads));
+        int Ni = B * s->padded_length;
+        lin = max_sz(lin, linear_backward_scratch_floats(Ni, s->d, 3 * s->d));
+        lin = max_sz(lin, linear_backward_scratch_floats(Ni, s->d, 2 * s->ffn));
+        lin = max_sz(lin, linear_backward_scratch_floats(Ni, s->ffn, s->d));
     }
     A->concat = carve(c, b * mc->fusion_in);
     float *x = A->concat;
     size_t maxdim = (size_t)mc->fusion_in > (size_t)mc->fusion_dim ? (size_t)mc->fusion_in : (size_t)mc->fusion_dim;
     for (int k = 0; k < mc->fusion_layers; k++) {
         mlp_acts(c, &A->fusion[k], x, B, k == 0 ? mc->fusion_in : mc->fusion_dim, mc->fusion_dim, mc->fusion_rb_do);
+        lin = max_sz(lin, mlp_lin_scratch(B, k == 0 ? mc->fusion_in : mc->fusion_dim, mc->fusion_dim));
         x = A->fusion[k].out;
     }
     float *fusion_out = x;
@@ -110,6 +120,7 @@ static void acts_layout(Model *m, Carver *c, int B) {
         x = fusion_out;
         for (int k = 0; k < s->layers; k++) {
             mlp_acts(c, &h->blocks[k], x, B, k == 0 ? mc->fusion_dim : s->dim, s->dim, s->rb_do);
+            lin = max_sz(lin, mlp_lin_scratch(B, k == 0 ? mc->fusion_dim : s->dim, s->dim));
             x = h->blocks[k].out;
         }
         h->rstd = carve(c, b);
@@ -119,6 +130,7 @@ static void acts_layout(Model *m, Carver *c, int B) {
         h->logits = carve(c, b * s->n_classes);
         h->dlogits = carve(c, b * s->n_classes);
         maxdim = max_sz(maxdim, (size_t)s->dim);
+        lin = max_sz(lin, linear_backward_scratch_floats(B, s->dim, s->n_classes));
     }
     // gradient scratch
     A->dres = carve(c, g_nd);
@@ -127,7 +139,6 @@ static void acts_layout(Model *m, Carver *c, int B) {
     A->dqkv = carve(c, g_n3d);
     A->dhh = carve(c, g_n2f);
     A->dg = carve(c, g_nf);
-    A->gtmp = carve(c, g_nf);
     A->dxpos = carve(c, g_bld);
     A->dmix = carve(c, g_bld);
     A->dconcat = carve(c, b * mc->fusion_in);
@@ -138,6 +149,7 @@ static void acts_layout(Model *m, Carver *c, int B) {
     A->dm4 = carve(c, b * maxdim);
     A->dm5 = carve(c, b * maxdim);
     A->attn_scratch = carve(c, attn * (size_t)A->n_attn_scratch);
+    A->lin_scratch = carve(c, lin);
     A->sample_ids = (uint64_t *)carve(c, 2 * b);
     A->perm = carve_i32(c, b);
 }

@@ -39,9 +39,8 @@ static void layer_forward(Model *m, int i, int l, int B) {
     layerscale_residual_forward(A->x_mid, A->x_in, A->y, W->ls1, 1.0f, N, d);
     rmsnorm_forward(A->f, A->rstd2, A->x_mid, W->norm2, N, d, RMSNORM_EPS);
     linear_forward(A->hh, A->f, W->w12, NULL, N, d, 2 * F);
-    float *g = m->acts.gtmp;  // SwiGLU output: recomputed in backward rather than kept
-    swiglu_forward(g, A->hh, N, F);
-    linear_forward(A->z, g, W->w3, NULL, N, F, d);
+    swiglu_forward(A->g, A->hh, N, F);
+    linear_forward(A->z, A->g, W->w3, NULL, N, F, d);
     layerscale_residual_forward(A->x_out, A->x_mid, A->z, W->ls2, 1.0f, N, d);
 }
 
@@ -56,19 +55,18 @@ static void layer_backward(Model *m, int i, int l, int B) {
     float p = m->ctx.train ? s->dropout : 0.0f;
     // FFN branch
     layerscale_residual_backward(S->d1, G->ls2, S->dres, A->z, W->ls2, 1.0f, N, d);
-    swiglu_forward(S->gtmp, A->hh, N, F);
-    linear_backward(S->dg, G->w3, NULL, S->d1, S->gtmp, W->w3, N, F, d, false);
+    linear_backward(S->dg, G->w3, NULL, S->d1, A->g, W->w3, N, F, d, false, S->lin_scratch);
     swiglu_backward(S->dhh, S->dg, A->hh, N, F);
-    linear_backward(S->d2, G->w12, NULL, S->dhh, A->f, W->w12, N, d, 2 * F, false);
+    linear_backward(S->d2, G->w12, NULL, S->dhh, A->f, W->w12, N, d, 2 * F, false, S->lin_scratch);
     rmsnorm_backward(S->dres, G->norm2, S->d2, A->x_mid, W->norm2, A->rstd2, N, d);
     // attention branch
     layerscale_residual_backward(S->d1, G->ls1, S->dres, A->y, W->ls1, 1.0f, N, d);
     dropout_backward(S->d1, S->d1, A->y_mask, B, (size_t)Lp * d, p);
-    linear_backward(S->d2, G->wo, NULL, S->d1, A->att, W->wo, N, d, d, false);
+    linear_backward(S->d2, G->wo, NULL, S->d1, A->att, W->wo, N, d, d, false, S->lin_scratch);
     window_attention_backward(S->dqkv, S->d2, A->qkv, A->lse, A->att_mask, B, Lp, s->win, d, s->heads, s->masked, p,
                               S->attn_scratch, S->n_attn_scratch);
     rope_backward(S->dqkv, N, 3 * d, s->win, 2 * s->heads, dh, m->rope_cos[i], m->rope_sin[i]);
-    linear_backward(S->d1, G->wqkv, NULL, S->dqkv, A->a, W->wqkv, N, d, 3 * d, false);
+    linear_backward(S->d1, G->wqkv, NULL, S->dqkv, A->a, W->wqkv, N, d, 3 * d, false, S->lin_scratch);
     rmsnorm_backward(S->dres, G->norm1, S->d1, A->x_in, W->norm1, A->rstd1, N, d);
 }
 

@@ -32,7 +32,7 @@ static void mlp_block_backward(Model *m, const MlpBlockW *W, MlpBlockW *G, const
                                bool accumulate, int B, float rb_do, float *t1, float *t2, float *t3) {
     int in = A->in, out = A->out_dim;
     if (W->ds_w) {
-        linear_backward(dx, G->ds_w, G->ds_b, dout, A->x_in, W->ds_w, B, in, out, accumulate);
+        linear_backward(dx, G->ds_w, G->ds_b, dout, A->x_in, W->ds_w, B, in, out, accumulate, m->acts.lin_scratch);
     } else if (accumulate) {
         size_t n = (size_t)B * out;
         for (size_t k = 0; k < n; k++) dx[k] += dout[k];
@@ -41,10 +41,10 @@ static void mlp_block_backward(Model *m, const MlpBlockW *W, MlpBlockW *G, const
     }
     if (A->sd_scale == 0.0f) return;
     layerscale_residual_backward(t1, G->ls, dout, A->w, W->ls, A->sd_scale, B, out);
-    linear_backward(t2, G->fc2, NULL, t1, A->v, W->fc2, B, out, out, false);
+    linear_backward(t2, G->fc2, NULL, t1, A->v, W->fc2, B, out, out, false, m->acts.lin_scratch);
     dropout_backward(t2, t2, A->mask, B, (size_t)out, m->ctx.train ? rb_do : 0.0f);
     gelu_backward(t2, t2, A->u, (size_t)B * out);
-    linear_backward(t3, G->fc1, NULL, t2, A->h, W->fc1, B, in, out, false);
+    linear_backward(t3, G->fc1, NULL, t2, A->h, W->fc1, B, in, out, false, m->acts.lin_scratch);
     rmsnorm_backward(dx, G->norm, t3, A->x_in, W->norm, A->rstd, B, in);
 }
 
@@ -83,7 +83,8 @@ void heads_fusion_backward(Model *m, int B) {
         HeadW *G = &m->g.heads[t];
         const HeadActs *H = &S->heads[t];
         const float *x = H->blocks[s->layers - 1].out;
-        linear_backward(t1, G->final_w, G->final_b, H->dlogits, H->ga, W->final_w, B, s->dim, s->n_classes, false);
+        linear_backward(t1, G->final_w, G->final_b, H->dlogits, H->ga, W->final_w, B, s->dim, s->n_classes, false,
+                        S->lin_scratch);
         dropout_backward(t1, t1, H->mask, B, (size_t)s->dim, m->ctx.train ? s->fc_do : 0.0f);
         gelu_backward(t1, t1, H->hn, (size_t)B * s->dim);
         memset(ga, 0, (size_t)B * s->dim * sizeof(float));
