@@ -46,6 +46,16 @@ void eir_die_user(const char *fmt, ...) {
     die_with(EIR_EXIT_USAGE, fmt, ap);
 }
 
+int err_fail(char *err, size_t errlen, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
 void *malloc_check_(size_t size, const char *file, int line) {
     void *p = malloc(size ? size : 1);
     if (!p) eir_die("out of memory allocating %zu bytes (%s:%d)", size, file, line);

@@ -50,6 +50,10 @@ void fclose_check_(FILE *f, const char *path, const char *file, int line);
 #define fwrite_check(p, size, n, f, path) fwrite_check_((p), (size), (n), (f), (path), __FILE__, __LINE__)
 #define fclose_check(f, path) fclose_check_((f), (path), __FILE__, __LINE__)
 
+// Writes a message into err (when err is non-NULL) and returns -1: the error path of every
+// function that reports bad input to its caller instead of exiting.
+int err_fail(char *err, size_t errlen, const char *fmt, ...) EIR_PRINTF(3, 4);
+
 // Reads a whole file into a NUL-terminated malloc'd buffer; dies naming the path on failure.
 char *read_file_check(const char *path, size_t *len_out);
 // Writes data to path atomically: path.tmp.<pid>, fsync, rename, fsync of the directory.

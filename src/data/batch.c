@@ -39,27 +39,17 @@ static void shuffle_i64(int64_t *a, int64_t n, RngStream *r) {
     }
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) EIR_PRINTF(3, 4);
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 int lane_plan_init(LanePlan *p, int64_t n_train, int batch, int rank, int n_ranks, uint64_t seed, char *err, size_t errlen) {
     memset(p, 0, sizeof *p);
-    if (batch < 1) return fail(err, errlen, "batch_size must be at least 1 (got %d)", batch);
-    if (n_ranks < 1 || rank < 0 || rank >= n_ranks) return fail(err, errlen, "bad rank %d of %d", rank, n_ranks);
+    if (batch < 1) return err_fail(err, errlen, "batch_size must be at least 1 (got %d)", batch);
+    if (n_ranks < 1 || rank < 0 || rank >= n_ranks) return err_fail(err, errlen, "bad rank %d of %d", rank, n_ranks);
     if (batch % n_ranks != 0)
-        return fail(err, errlen, "batch_size %d (the global batch) must be divisible by the number of ranks %d; "
+        return err_fail(err, errlen, "batch_size %d (the global batch) must be divisible by the number of ranks %d; "
                     "try %d or %d", batch, n_ranks, batch / n_ranks * n_ranks > 0 ? batch / n_ranks * n_ranks : n_ranks,
                     (batch / n_ranks + 1) * n_ranks);
     if (n_train < batch)
-        return fail(err, errlen, "the train set has %lld samples, fewer than batch_size %d: lower batch_size or add data",
+        return err_fail(err, errlen, "the train set has %lld samples, fewer than batch_size %d: lower batch_size or add data",
                     (long long)n_train, batch);
     p->n_train = n_train;
     p->batch = batch;

@@ -12,16 +12,6 @@
 
 #include "common/util.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) EIR_PRINTF(3, 4);
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 int csv_parse(const char *data, size_t len, const char *name, CsvTable *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
@@ -55,7 +45,7 @@ int csv_parse(const char *data, size_t len, const char *name, CsvTable *out, cha
                 for (;;) {
                     if (pos >= len) {
                         free(text); free(offs); free(row_lines);
-                        return fail(err, errlen, "%s:%d: unterminated quoted field (the quote opened here is still open at the end of the file, line %d)",
+                        return err_fail(err, errlen, "%s:%d: unterminated quoted field (the quote opened here is still open at the end of the file, line %d)",
                                     name, open_line, line);
                     }
                     char c = data[pos];
@@ -66,7 +56,7 @@ int csv_parse(const char *data, size_t len, const char *name, CsvTable *out, cha
                     }
                     if (c == '\0') {
                         free(text); free(offs); free(row_lines);
-                        return fail(err, errlen, "%s:%d: NUL byte inside a field (not a text CSV file?)", name, line);
+                        return err_fail(err, errlen, "%s:%d: NUL byte inside a field (not a text CSV file?)", name, line);
                     }
                     if (c == '\n' || (c == '\r' && !(pos + 1 < len && data[pos + 1] == '\n'))) line++;
                     text[tlen++] = c;
@@ -74,7 +64,7 @@ int csv_parse(const char *data, size_t len, const char *name, CsvTable *out, cha
                 }
                 if (pos < len && data[pos] != ',' && data[pos] != '\n' && data[pos] != '\r') {
                     free(text); free(offs); free(row_lines);
-                    return fail(err, errlen, "%s:%d: unexpected character '%c' after a closing quote (a quote inside a quoted field must be doubled: \"\")",
+                    return err_fail(err, errlen, "%s:%d: unexpected character '%c' after a closing quote (a quote inside a quoted field must be doubled: \"\")",
                                 name, line, data[pos]);
                 }
             } else {
@@ -82,7 +72,7 @@ int csv_parse(const char *data, size_t len, const char *name, CsvTable *out, cha
                 while (pos < len && data[pos] != ',' && data[pos] != '\n' && data[pos] != '\r') {
                     if (data[pos] == '\0') {
                         free(text); free(offs); free(row_lines);
-                        return fail(err, errlen, "%s:%d: NUL byte inside a field (not a text CSV file?)", name, line);
+                        return err_fail(err, errlen, "%s:%d: NUL byte inside a field (not a text CSV file?)", name, line);
                     }
                     text[tlen++] = data[pos++];
                 }
@@ -108,7 +98,7 @@ int csv_parse(const char *data, size_t len, const char *name, CsvTable *out, cha
             header_line = row_line;
         } else if (nf != n_cols) {
             free(text); free(offs); free(row_lines);
-            return fail(err, errlen, "%s:%d: row has %d field%s but the header (line %d) has %d",
+            return err_fail(err, errlen, "%s:%d: row has %d field%s but the header (line %d) has %d",
                         name, row_line, nf, nf == 1 ? "" : "s", header_line, n_cols);
         }
         if (nrows == caprows) {
@@ -120,7 +110,7 @@ int csv_parse(const char *data, size_t len, const char *name, CsvTable *out, cha
 
     if (n_cols < 0) {
         free(text); free(offs); free(row_lines);
-        return fail(err, errlen, "%s: the file is empty (no header line)", name);
+        return err_fail(err, errlen, "%s: the file is empty (no header line)", name);
     }
     // Header names must be distinct so a column is found unambiguously.
     for (int i = 0; i < n_cols; i++) {
@@ -128,7 +118,7 @@ int csv_parse(const char *data, size_t len, const char *name, CsvTable *out, cha
         for (int j = 0; j < i; j++) {
             const char *b = offs[j] == SIZE_MAX ? "" : text + offs[j];
             if (strcmp(a, b) == 0) {
-                fail(err, errlen, "%s:%d: column name '%s' appears twice in the header", name, header_line, a);
+                err_fail(err, errlen, "%s:%d: column name '%s' appears twice in the header", name, header_line, a);
                 free(text); free(offs); free(row_lines);
                 return -1;
             }
@@ -158,7 +148,7 @@ int csv_parse(const char *data, size_t len, const char *name, CsvTable *out, cha
 int csv_read_file(const char *path, CsvTable *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+    if (!f) return err_fail(err, errlen, "cannot open '%s': %s", path, strerror(errno));
     StrBuf sb = {0};
     char buf[65536];
     size_t n;
@@ -168,7 +158,7 @@ int csv_read_file(const char *path, CsvTable *out, char *err, size_t errlen) {
     fclose(f);
     if (bad) {
         sb_free(&sb);
-        return fail(err, errlen, "read error on '%s': %s", path, strerror(saved));
+        return err_fail(err, errlen, "read error on '%s': %s", path, strerror(saved));
     }
     int rc = csv_parse(sb.data ? sb.data : "", sb.len, path, out, err, errlen);
     sb_free(&sb);

@@ -11,16 +11,6 @@
 
 #include "common/util.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) EIR_PRINTF(3, 4);
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Set-up: labels -> split -> files -> samples
@@ -71,10 +61,10 @@ int data_setup(DataSetup *s, const ExperimentConfig *cfg, uint64_t seed, char *e
     memset(s, 0, sizeof *s);
     s->seed = seed;
     const BasicExperimentConfig *be = &cfg->global.basic_experiment;
-    if (cfg->n_inputs < 1) return fail(err, errlen, "no input configs: nothing to read samples from");
+    if (cfg->n_inputs < 1) return err_fail(err, errlen, "no input configs: nothing to read samples from");
     for (int k = 0; k < cfg->n_inputs; k++)
         if (cfg->inputs[k].max_length < 1)
-            return fail(err, errlen, "input '%s': max_length must be a positive integer (got %d)",
+            return err_fail(err, errlen, "input '%s': max_length must be a positive integer (got %d)",
                         cfg->inputs[k].input_name ? cfg->inputs[k].input_name : "?", cfg->inputs[k].max_length);
     if (labels_load(&s->labels, cfg->outputs, cfg->n_outputs, err, errlen) != 0) return -1;
     int rc;
@@ -90,13 +80,13 @@ int data_setup(DataSetup *s, const ExperimentConfig *cfg, uint64_t seed, char *e
         if (files_scan(cfg->inputs[k].input_source, &s->files[k], err, errlen) != 0) goto fail_;
     data_setup_match(s);
     if (s->train.n == 0) {
-        fail(err, errlen, "no train samples left after matching label IDs to input files (%lld label IDs, %lld files in '%s'): "
+        err_fail(err, errlen, "no train samples left after matching label IDs to input files (%lld label IDs, %lld files in '%s'): "
              "do the file names (minus their suffix) equal the IDs?", (long long)s->labels.n_ids,
              (long long)s->files[0].n, cfg->inputs[0].input_source);
         goto fail_;
     }
     if (s->valid.n == 0) {
-        fail(err, errlen, "no valid samples left after matching: none of the %lld valid label IDs has an input file "
+        err_fail(err, errlen, "no valid samples left after matching: none of the %lld valid label IDs has an input file "
              "(or a target value); change valid_size / manual_valid_ids_file or add the files",
              (long long)s->split.n_valid);
         goto fail_;
@@ -134,7 +124,7 @@ void data_setup_free(DataSetup *s) {
 
 int read_file_window(const char *path, int64_t offset, int64_t n, uint8_t *buf, char *err, size_t errlen) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, errlen, "cannot open input file '%s': %s", path, strerror(errno));
+    if (fd < 0) return err_fail(err, errlen, "cannot open input file '%s': %s", path, strerror(errno));
     int64_t got = 0;
     while (got < n) {
         ssize_t r = pread(fd, buf + got, (size_t)(n - got), (off_t)(offset + got));
@@ -142,11 +132,11 @@ int read_file_window(const char *path, int64_t offset, int64_t n, uint8_t *buf, 
             if (errno == EINTR) continue;
             int e = errno;
             close(fd);
-            return fail(err, errlen, "read error on input file '%s' at offset %lld: %s", path, (long long)(offset + got), strerror(e));
+            return err_fail(err, errlen, "read error on input file '%s' at offset %lld: %s", path, (long long)(offset + got), strerror(e));
         }
         if (r == 0) {
             close(fd);
-            return fail(err, errlen, "input file '%s' is shorter than when it was listed: wanted bytes [%lld, %lld), it ends at %lld",
+            return err_fail(err, errlen, "input file '%s' is shorter than when it was listed: wanted bytes [%lld, %lld), it ends at %lld",
                         path, (long long)offset, (long long)(offset + n), (long long)(offset + got));
         }
         got += r;
@@ -175,7 +165,7 @@ int dataset_open(Dataset *ds, const DataSetup *setup, const ExperimentConfig *cf
     ds->n_ranks = n_ranks;
     ds->memory = cfg->global.basic_experiment.memory_dataset;
     if (lane_plan_init(&ds->plan, setup->train.n, ds->batch, rank, n_ranks, setup->seed, ds->err, sizeof ds->err) != 0) {
-        fail(err, errlen, "%s", ds->err);
+        err_fail(err, errlen, "%s", ds->err);
         return -1;
     }
     ds->local_rows = ds->batch / n_ranks;
@@ -255,7 +245,7 @@ int dataset_open(Dataset *ds, const DataSetup *setup, const ExperimentConfig *cf
         }
     }
     if (failed) {
-        fail(err, errlen, "%s", ds->err);
+        err_fail(err, errlen, "%s", ds->err);
         dataset_close(ds);
         return -1;
     }

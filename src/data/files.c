@@ -15,16 +15,6 @@
 #include "common/util.h"
 #include "data/csv.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) EIR_PRINTF(3, 4);
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 size_t file_stem_len(const char *name) {
     // pathlib: the suffix starts at the last '.', unless that dot is the first or last character.
@@ -62,7 +52,7 @@ static int scan_dir(int dfd, const char *dpath, EntryVec *ev, char *err, size_t 
     if (!d) {
         int e = errno;
         close(dfd);
-        return fail(err, errlen, "cannot read folder '%s': %s", dpath, strerror(e));
+        return err_fail(err, errlen, "cannot read folder '%s': %s", dpath, strerror(e));
     }
     int rc = 0;
     struct dirent *de;
@@ -70,7 +60,7 @@ static int scan_dir(int dfd, const char *dpath, EntryVec *ev, char *err, size_t 
         errno = 0;
         de = readdir(d);
         if (!de) {
-            if (errno) rc = fail(err, errlen, "cannot read folder '%s': %s", dpath, strerror(errno));
+            if (errno) rc = err_fail(err, errlen, "cannot read folder '%s': %s", dpath, strerror(errno));
             break;
         }
         const char *name = de->d_name;
@@ -87,7 +77,7 @@ static int scan_dir(int dfd, const char *dpath, EntryVec *ev, char *err, size_t 
             int e = errno;
             char *sub = path_join(dpath, name);
             if (sfd < 0) {
-                rc = fail(err, errlen, "cannot open folder '%s': %s", sub, strerror(e));
+                rc = err_fail(err, errlen, "cannot open folder '%s': %s", sub, strerror(e));
                 free(sub);
                 break;
             }
@@ -101,7 +91,7 @@ static int scan_dir(int dfd, const char *dpath, EntryVec *ev, char *err, size_t 
                 if (type == DT_REG) {
                     int e = errno;
                     char *p = path_join(dpath, name);
-                    rc = fail(err, errlen, "cannot stat file '%s': %s", p, strerror(e));
+                    rc = err_fail(err, errlen, "cannot stat file '%s': %s", p, strerror(e));
                     free(p);
                     break;
                 }
@@ -110,7 +100,7 @@ static int scan_dir(int dfd, const char *dpath, EntryVec *ev, char *err, size_t 
             int readable = faccessat(dfd, name, R_OK, 0) == 0, e = errno;
             char *p = path_join(dpath, name);
             if (!readable) {
-                rc = fail(err, errlen, "cannot read file '%s': %s", p, strerror(e));
+                rc = err_fail(err, errlen, "cannot read file '%s': %s", p, strerror(e));
                 free(p);
                 break;
             }
@@ -124,7 +114,7 @@ static int scan_dir(int dfd, const char *dpath, EntryVec *ev, char *err, size_t 
 
 static int scan_list(const char *list, EntryVec *ev, char *err, size_t errlen) {
     FILE *f = fopen(list, "rb");
-    if (!f) return fail(err, errlen, "cannot open input_source list '%s': %s", list, strerror(errno));
+    if (!f) return err_fail(err, errlen, "cannot open input_source list '%s': %s", list, strerror(errno));
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
@@ -137,9 +127,9 @@ static int scan_list(const char *list, EntryVec *ev, char *err, size_t errlen) {
         if (s == e) continue;
         *e = '\0';
         struct stat st;
-        if (stat(s, &st) != 0) { rc = fail(err, errlen, "%s:%d: listed file '%s': %s", list, lineno, s, strerror(errno)); break; }
-        if (!S_ISREG(st.st_mode)) { rc = fail(err, errlen, "%s:%d: listed path '%s' is not a regular file", list, lineno, s); break; }
-        if (access(s, R_OK) != 0) { rc = fail(err, errlen, "%s:%d: cannot read listed file '%s': %s", list, lineno, s, strerror(errno)); break; }
+        if (stat(s, &st) != 0) { rc = err_fail(err, errlen, "%s:%d: listed file '%s': %s", list, lineno, s, strerror(errno)); break; }
+        if (!S_ISREG(st.st_mode)) { rc = err_fail(err, errlen, "%s:%d: listed path '%s' is not a regular file", list, lineno, s); break; }
+        if (access(s, R_OK) != 0) { rc = err_fail(err, errlen, "%s:%d: cannot read listed file '%s': %s", list, lineno, s, strerror(errno)); break; }
         // Path(s).name: the part after the last '/' (a trailing '/' was ruled out: it is a file)
         const char *slash = strrchr(s, '/');
         add_entry(ev, strdup_check(s), slash ? slash + 1 : s, (int64_t)st.st_size);
@@ -160,11 +150,11 @@ int files_scan(const char *source, FileIndex *out, char *err, size_t errlen) {
     EntryVec ev = {0};
     struct stat st;
     int rc;
-    if (!source || !source[0]) return fail(err, errlen, "input_source is empty");
-    if (stat(source, &st) != 0) return fail(err, errlen, "input_source '%s': %s", source, strerror(errno));
+    if (!source || !source[0]) return err_fail(err, errlen, "input_source is empty");
+    if (stat(source, &st) != 0) return err_fail(err, errlen, "input_source '%s': %s", source, strerror(errno));
     if (S_ISDIR(st.st_mode)) {
         int dfd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0) return fail(err, errlen, "cannot open folder '%s': %s", source, strerror(errno));
+        if (dfd < 0) return err_fail(err, errlen, "cannot open folder '%s': %s", source, strerror(errno));
         // Paths are reported as <source>/<relative>, without doubled slashes.
         char *root = strdup_check(source);
         size_t rl = strlen(root);
@@ -174,13 +164,13 @@ int files_scan(const char *source, FileIndex *out, char *err, size_t errlen) {
     } else if (S_ISREG(st.st_mode)) {
         rc = scan_list(source, &ev, err, errlen);
     } else {
-        rc = fail(err, errlen, "input_source '%s' is neither a folder nor a file listing paths", source);
+        rc = err_fail(err, errlen, "input_source '%s' is neither a folder nor a file listing paths", source);
     }
     if (rc == 0 && ev.n > 1) {
         qsort(ev.v, (size_t)ev.n, sizeof(FileEntry), cmp_entry);
         for (int64_t i = 1; i < ev.n; i++) {
             if (strcmp(ev.v[i - 1].id, ev.v[i].id) == 0) {
-                rc = fail(err, errlen, "two files map to the same sample ID '%s' (ID = file name minus its last suffix): '%s' and '%s'",
+                rc = err_fail(err, errlen, "two files map to the same sample ID '%s' (ID = file name minus its last suffix): '%s' and '%s'",
                           ev.v[i].id, ev.v[i - 1].path, ev.v[i].path);
                 break;
             }

@@ -10,16 +10,6 @@
 #include "common/util.h"
 #include "data/csv.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) EIR_PRINTF(3, 4);
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static int cmp_str_ptr(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -68,7 +58,7 @@ static int parse_number(const char *s, float *out) {
 
 int labels_load(LabelSet *ls, const OutputConfig *outs, int n_outs, char *err, size_t errlen) {
     memset(ls, 0, sizeof *ls);
-    if (n_outs <= 0) return fail(err, errlen, "no output configs: nothing to read labels from");
+    if (n_outs <= 0) return err_fail(err, errlen, "no output configs: nothing to read labels from");
     OutTable *ot = calloc_check((size_t)n_outs, sizeof *ot);
     int rc = -1;
     char cols_present[1024];
@@ -106,31 +96,31 @@ int labels_load(LabelSet *ls, const OutputConfig *outs, int n_outs, char *err, s
     for (int k = 0; k < n_outs; k++) {
         const OutputConfig *oc = &outs[k];
         const char *src = oc->output_source;
-        if (!src || !src[0]) { fail(err, errlen, "output '%s' has no output_source (labels CSV)", oc->output_name ? oc->output_name : "?"); goto done; }
+        if (!src || !src[0]) { err_fail(err, errlen, "output '%s' has no output_source (labels CSV)", oc->output_name ? oc->output_name : "?"); goto done; }
         if (csv_read_file(src, &ot[k].t, err, errlen) != 0) goto done;
         CsvTable *t = &ot[k].t;
-        if (t->n_rows == 0) { fail(err, errlen, "%s: the label file has a header but no data rows", src); goto done; }
+        if (t->n_rows == 0) { err_fail(err, errlen, "%s: the label file has a header but no data rows", src); goto done; }
         ot[k].id_col = csv_column(t, "ID");
         if (ot[k].id_col < 0) {
             header_list(t, cols_present, sizeof cols_present);
-            fail(err, errlen, "%s:%d: no 'ID' column in the header; columns present: %s", src, t->header_line, cols_present);
+            err_fail(err, errlen, "%s:%d: no 'ID' column in the header; columns present: %s", src, t->header_line, cols_present);
             goto done;
         }
         int first = ls->output_first_target[k], last = ls->output_first_target[k + 1];
-        if (first == last) { fail(err, errlen, "output '%s' (%s) lists no target_cat_columns or target_con_columns", oc->output_name ? oc->output_name : "?", src); goto done; }
+        if (first == last) { err_fail(err, errlen, "output '%s' (%s) lists no target_cat_columns or target_con_columns", oc->output_name ? oc->output_name : "?", src); goto done; }
         ot[k].cols = malloc_check((size_t)(last - first) * sizeof(int));
         for (int j = first; j < last; j++) {
             const LabelTarget *lt = &ls->targets[j];
             for (int i = first; i < j; i++) {
                 if (strcmp(ls->targets[i].column, lt->column) == 0) {
-                    fail(err, errlen, "output '%s': column '%s' is listed twice among the target columns", oc->output_name ? oc->output_name : "?", lt->column);
+                    err_fail(err, errlen, "output '%s': column '%s' is listed twice among the target columns", oc->output_name ? oc->output_name : "?", lt->column);
                     goto done;
                 }
             }
             int c = csv_column(t, lt->column);
             if (c < 0) {
                 header_list(t, cols_present, sizeof cols_present);
-                fail(err, errlen, "%s:%d: target column '%s' (%s of output '%s') is not in the header; columns present: %s",
+                err_fail(err, errlen, "%s:%d: target column '%s' (%s of output '%s') is not in the header; columns present: %s",
                      src, t->header_line, lt->column, lt->categorical ? "target_cat_columns" : "target_con_columns",
                      oc->output_name ? oc->output_name : "?", cols_present);
                 goto done;
@@ -143,7 +133,7 @@ int labels_load(LabelSet *ls, const OutputConfig *outs, int n_outs, char *err, s
             const char *id = t->rows[r].fields[ot[k].id_col];
             if (!id) {
                 free(il);
-                fail(err, errlen, "%s:%d: the ID cell is empty", src, t->rows[r].line);
+                err_fail(err, errlen, "%s:%d: the ID cell is empty", src, t->rows[r].line);
                 goto done;
             }
             il[r].id = id;
@@ -152,7 +142,7 @@ int labels_load(LabelSet *ls, const OutputConfig *outs, int n_outs, char *err, s
         qsort(il, (size_t)t->n_rows, sizeof *il, cmp_idline);
         for (int r = 1; r < t->n_rows; r++) {
             if (strcmp(il[r - 1].id, il[r].id) == 0) {
-                fail(err, errlen, "%s:%d: duplicate ID '%s' (first seen on line %d)", src, il[r].line, il[r].id, il[r - 1].line);
+                err_fail(err, errlen, "%s:%d: duplicate ID '%s' (first seen on line %d)", src, il[r].line, il[r].id, il[r - 1].line);
                 free(il);
                 goto done;
             }
@@ -229,7 +219,7 @@ int labels_load(LabelSet *ls, const OutputConfig *outs, int n_outs, char *err, s
                     if (!v) continue;
                     float x;
                     if (parse_number(v, &x) != 0) {
-                        fail(err, errlen, "%s:%d: column '%s': cannot read '%s' as a finite number (only empty cells count as missing)",
+                        err_fail(err, errlen, "%s:%d: column '%s': cannot read '%s' as a finite number (only empty cells count as missing)",
                              t->path, t->rows[r].line, lt->column, v);
                         free(row_id);
                         goto done;
@@ -239,7 +229,7 @@ int labels_load(LabelSet *ls, const OutputConfig *outs, int n_outs, char *err, s
                 }
             }
             if (lt->n_present == 0) {
-                fail(err, errlen, "%s: target column '%s' has no values (every one of its %d cells is empty)", t->path, lt->column, t->n_rows);
+                err_fail(err, errlen, "%s: target column '%s' has no values (every one of its %d cells is empty)", t->path, lt->column, t->n_rows);
                 free(row_id);
                 goto done;
             }
@@ -270,7 +260,7 @@ int labels_fit(LabelSet *ls, const Split *split, char *err, size_t errlen) {
             for (int64_t i = 0; i < parts[p].n; i++)
                 if (!label_missing(lt, ls->values[parts[p].idx[i] * T + j])) present++;
             if (present == 0)
-                return fail(err, errlen, "%s: target column '%s' has no values in the %s split (%lld IDs); "
+                return err_fail(err, errlen, "%s: target column '%s' has no values in the %s split (%lld IDs); "
                             "an all-missing column cannot be trained or evaluated (EIR refuses it too): "
                             "fill some in, or change valid_size / manual_valid_ids_file / EIR_SEED",
                             lt->source, lt->column, parts[p].name, (long long)parts[p].n);

@@ -13,16 +13,6 @@
 #include "data/csv.h"
 #include "data/mt19937.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) EIR_PRINTF(3, 4);
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 int split_seed_from_env(uint64_t *seed, char *err, size_t errlen) {
     *seed = 0;
@@ -32,32 +22,32 @@ int split_seed_from_env(uint64_t *seed, char *err, size_t errlen) {
     const char *p = s;
     while (isspace((unsigned char)*p)) p++;
     if (*p == '+') p++;
-    if (!isdigit((unsigned char)*p)) return fail(err, errlen, "EIR_SEED='%s' is not a non-negative integer", s);
+    if (!isdigit((unsigned char)*p)) return err_fail(err, errlen, "EIR_SEED='%s' is not a non-negative integer", s);
     errno = 0;
     char *end;
     unsigned long long v = strtoull(p, &end, 10);
     while (isspace((unsigned char)*end)) end++;
     if (*end || errno == ERANGE || v > 0xffffffffull)
-        return fail(err, errlen, "EIR_SEED='%s' must be an integer between 0 and 2**32 - 1 (numpy's seed range)", s);
+        return err_fail(err, errlen, "EIR_SEED='%s' must be an integer between 0 and 2**32 - 1 (numpy's seed range)", s);
     *seed = v;
     return 0;
 }
 
 int split_valid_count(double valid_size, bool is_count, int64_t n, int64_t *n_valid, char *err, size_t errlen) {
-    if (n <= 0) return fail(err, errlen, "there are no label IDs to split into train and valid sets");
+    if (n <= 0) return err_fail(err, errlen, "there are no label IDs to split into train and valid sets");
     int64_t nv;
     if (is_count) {
         if (valid_size != floor(valid_size) || valid_size < 1 || valid_size >= (double)n)
-            return fail(err, errlen, "valid_size=%g must be a count between 1 and the number of label IDs (%lld) minus 1",
+            return err_fail(err, errlen, "valid_size=%g must be a count between 1 and the number of label IDs (%lld) minus 1",
                         valid_size, (long long)n);
         nv = (int64_t)valid_size;
     } else {
         if (!(valid_size > 0.0 && valid_size < 1.0))
-            return fail(err, errlen, "valid_size=%g must be a fraction strictly between 0 and 1 (or a count)", valid_size);
+            return err_fail(err, errlen, "valid_size=%g must be a fraction strictly between 0 and 1 (or a count)", valid_size);
         nv = (int64_t)ceil(valid_size * (double)n);  // sklearn: ceil(test_size * n_samples)
     }
     if (n - nv <= 0)
-        return fail(err, errlen, "with %lld label IDs and valid_size=%g the train set would be empty (%lld valid)",
+        return err_fail(err, errlen, "with %lld label IDs and valid_size=%g the train set would be empty (%lld valid)",
                     (long long)n, valid_size, (long long)nv);
     *n_valid = nv;
     return 0;
@@ -100,7 +90,7 @@ static int64_t find_sorted(char *const *ids, int64_t n, const char *id) {
 int split_manual(char *const *ids, int64_t n, const char *path, Split *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, "manual_valid_ids_file '%s': cannot open: %s", path, strerror(errno));
+    if (!f) return err_fail(err, errlen, "manual_valid_ids_file '%s': cannot open: %s", path, strerror(errno));
     char *is_valid = calloc_check((size_t)(n > 0 ? n : 1), 1);
     char *line = NULL;
     size_t cap = 0;
@@ -117,7 +107,7 @@ int split_manual(char *const *ids, int64_t n, const char *path, Split *out, char
         *e = '\0';
         int64_t k = find_sorted(ids, n, s);
         if (k < 0) {
-            fail(err, errlen, "%s:%d: valid ID '%s' is not among the IDs of the label file(s)", path, lineno, s);
+            err_fail(err, errlen, "%s:%d: valid ID '%s' is not among the IDs of the label file(s)", path, lineno, s);
             free(line); free(is_valid); fclose(f);
             return -1;
         }
@@ -128,11 +118,11 @@ int split_manual(char *const *ids, int64_t n, const char *path, Split *out, char
     fclose(f);
     if (listed == 0) {
         free(is_valid);
-        return fail(err, errlen, "manual_valid_ids_file '%s' lists no IDs", path);
+        return err_fail(err, errlen, "manual_valid_ids_file '%s' lists no IDs", path);
     }
     if (listed == n) {
         free(is_valid);
-        return fail(err, errlen, "manual_valid_ids_file '%s' lists every label ID: the train set would be empty", path);
+        return err_fail(err, errlen, "manual_valid_ids_file '%s' lists every label ID: the train set would be empty", path);
     }
     out->n_valid = listed;
     out->n_train = n - listed;

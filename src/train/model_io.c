@@ -12,14 +12,6 @@
 
 #define MODEL_FORMAT_VERSION "1"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) EIR_PRINTF(3, 4);
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static const char *pos_name(PositionKind p) { return p == POS_EMBED ? "embed" : "encode"; }
 static const char *pool_name(PoolKind p) { return p == POOL_AVG ? "avg" : p == POOL_MAX ? "max" : "none"; }
@@ -53,7 +45,7 @@ char *model_config_to_json(const ModelConfig *mc) {
 }
 
 static int copy_name(char *dst, const char *src, const char *what, char *err, size_t errlen) {
-    if (strlen(src) >= MODEL_NAME_LEN) return fail(err, errlen, "%s '%s' is too long", what, src);
+    if (strlen(src) >= MODEL_NAME_LEN) return err_fail(err, errlen, "%s '%s' is too long", what, src);
     strcpy(dst, src);
     return 0;
 }
@@ -62,16 +54,16 @@ int model_config_from_json(ModelConfig *mc, const char *json, char *err, size_t 
     memset(mc, 0, sizeof *mc);
     json_error_t je;
     json_t *root = json_loads(json, 0, &je);
-    if (!root) return fail(err, errlen, "model_config is not valid JSON: %s (line %d)", je.text, je.line);
+    if (!root) return err_fail(err, errlen, "model_config is not valid JSON: %s (line %d)", je.text, je.line);
     json_t *inputs, *fusion, *targets;
     int rc = -1;
     if (json_unpack_ex(root, &je, 0, "{s:o, s:o, s:o}", "inputs", &inputs, "fusion", &fusion, "targets", &targets) != 0) {
-        fail(err, errlen, "model_config: %s", je.text);
+        err_fail(err, errlen, "model_config: %s", je.text);
         goto done;
     }
     if (!json_is_array(inputs) || json_array_size(inputs) < 1 || json_array_size(inputs) > MODEL_MAX_INPUTS ||
         !json_is_array(targets) || json_array_size(targets) < 1 || json_array_size(targets) > MODEL_MAX_TARGETS) {
-        fail(err, errlen, "model_config: inputs/targets must be non-empty arrays within the limits");
+        err_fail(err, errlen, "model_config: inputs/targets must be non-empty arrays within the limits");
         goto done;
     }
     mc->n_inputs = (int)json_array_size(inputs);
@@ -86,7 +78,7 @@ int model_config_from_json(ModelConfig *mc, const char *json, char *err, size_t 
                            "num_heads", &s->heads, "num_layers", &s->layers, "dim_feedforward", &s->ffn,
                            "window_size", &s->window, "position", &pos, "pool", &pool, "masked", &masked,
                            "position_dropout", &pd, "dropout", &d) != 0) {
-            fail(err, errlen, "model_config input %d: %s", i, je.text);
+            err_fail(err, errlen, "model_config input %d: %s", i, je.text);
             goto done;
         }
         if (copy_name(s->name, name, "input name", err, errlen)) goto done;
@@ -99,7 +91,7 @@ int model_config_from_json(ModelConfig *mc, const char *json, char *err, size_t 
     double rb, sd;
     if (json_unpack_ex(fusion, &je, 0, "{s:i, s:i, s:F, s:F}", "layers", &mc->fusion_layers,
                        "fc_task_dim", &mc->fusion_dim, "rb_do", &rb, "stochastic_depth_p", &sd) != 0) {
-        fail(err, errlen, "model_config fusion: %s", je.text);
+        err_fail(err, errlen, "model_config fusion: %s", je.text);
         goto done;
     }
     mc->fusion_rb_do = (float)rb;
@@ -114,7 +106,7 @@ int model_config_from_json(ModelConfig *mc, const char *json, char *err, size_t 
                            "output_name", &out, "column", &col, "continuous", &cont, "n_classes", &s->n_classes,
                            "label_smoothing", &ls, "layers", &s->layers, "fc_task_dim", &s->dim, "rb_do", &trb,
                            "fc_do", &tfc, "stochastic_depth_p", &tsd) != 0) {
-            fail(err, errlen, "model_config target %d: %s", t, je.text);
+            err_fail(err, errlen, "model_config target %d: %s", t, je.text);
             goto done;
         }
         if (copy_name(s->output_name, out, "output name", err, errlen) || copy_name(s->column, col, "column", err, errlen))
@@ -127,7 +119,7 @@ int model_config_from_json(ModelConfig *mc, const char *json, char *err, size_t 
     }
     char cerr[512];
     if (model_config_finish(mc, cerr, sizeof cerr) != 0) {
-        fail(err, errlen, "model_config: %s", cerr);
+        err_fail(err, errlen, "model_config: %s", cerr);
         goto done;
     }
     rc = 0;
@@ -162,7 +154,7 @@ static int targets_from_json(ModelMeta *meta, const char *json, char *err, size_
     json_t *arr = json_loads(json, 0, &je);
     if (!arr || !json_is_array(arr)) {
         json_decref(arr);
-        return fail(err, errlen, "metadata 'targets' is not a JSON array");
+        return err_fail(err, errlen, "metadata 'targets' is not a JSON array");
     }
     meta->n_targets = (int)json_array_size(arr);
     meta->targets = calloc_check((size_t)meta->n_targets, sizeof(TargetInfo));
@@ -172,7 +164,7 @@ static int targets_from_json(ModelMeta *meta, const char *json, char *err, size_
         const char *out, *col, *kind;
         if (json_unpack_ex(o, &je, 0, "{s:s, s:s, s:s}", "output", &out, "column", &col, "kind", &kind) != 0) {
             json_decref(arr);
-            return fail(err, errlen, "metadata 'targets'[%d]: %s", t, je.text);
+            return err_fail(err, errlen, "metadata 'targets'[%d]: %s", t, je.text);
         }
         ti->output_name = strdup_check(out);
         ti->column = strdup_check(col);
@@ -180,14 +172,14 @@ static int targets_from_json(ModelMeta *meta, const char *json, char *err, size_
         if (ti->continuous) {
             if (json_unpack_ex(o, &je, 0, "{s:F, s:F}", "mean", &ti->mean, "scale", &ti->scale) != 0) {
                 json_decref(arr);
-                return fail(err, errlen, "metadata 'targets'[%d]: %s", t, je.text);
+                return err_fail(err, errlen, "metadata 'targets'[%d]: %s", t, je.text);
             }
             ti->n_classes = 1;
         } else {
             json_t *cl = json_object_get(o, "classes");
             if (!json_is_array(cl) || json_array_size(cl) < 1) {
                 json_decref(arr);
-                return fail(err, errlen, "metadata 'targets'[%d]: classes missing", t);
+                return err_fail(err, errlen, "metadata 'targets'[%d]: classes missing", t);
             }
             ti->n_classes = (int)json_array_size(cl);
             ti->classes = calloc_check((size_t)ti->n_classes, sizeof(char *));
@@ -242,25 +234,25 @@ int model_io_load(const char *path, Model *m, ModelMeta *meta, char *err, size_t
     char sub[1024];
     ModelConfig mc;
     if (!fmt || strcmp(fmt, "model") != 0) {
-        fail(err, errlen, "'%s' is not an eir-dist model file (metadata eir_dist_format is %s%s%s)", path,
+        err_fail(err, errlen, "'%s' is not an eir-dist model file (metadata eir_dist_format is %s%s%s)", path,
              fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "");
         goto done;
     }
     if (!ver || strcmp(ver, MODEL_FORMAT_VERSION) != 0) {
-        fail(err, errlen, "'%s': model format version %s is not supported (this eir-dist reads version %s)", path,
+        err_fail(err, errlen, "'%s': model format version %s is not supported (this eir-dist reads version %s)", path,
              ver ? ver : "(missing)", MODEL_FORMAT_VERSION);
         goto done;
     }
     if (!mcj || !tj) {
-        fail(err, errlen, "'%s': metadata model_config or targets missing", path);
+        err_fail(err, errlen, "'%s': metadata model_config or targets missing", path);
         goto done;
     }
     if (model_config_from_json(&mc, mcj, sub, sizeof sub) != 0 || targets_from_json(meta, tj, sub, sizeof sub) != 0) {
-        fail(err, errlen, "'%s': %s", path, sub);
+        err_fail(err, errlen, "'%s': %s", path, sub);
         goto done;
     }
     if (meta->n_targets != mc.n_targets) {
-        fail(err, errlen, "'%s': metadata lists %d targets but the model has %d", path, meta->n_targets, mc.n_targets);
+        err_fail(err, errlen, "'%s': metadata lists %d targets but the model has %d", path, meta->n_targets, mc.n_targets);
         goto done;
     }
     model_build(m, &mc);
@@ -268,7 +260,7 @@ int model_io_load(const char *path, Model *m, ModelMeta *meta, char *err, size_t
         const ParamTensor *p = &m->params[i];
         if (safetensors_copy_shaped(st, p->name, ST_F32, m->params_memory + p->offset, p->ndim, p->shape, sub,
                                     sizeof sub) != 0) {
-            fail(err, errlen, "%s", sub);
+            err_fail(err, errlen, "%s", sub);
             model_free(m);
             goto done;
         }
