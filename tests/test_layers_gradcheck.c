@@ -312,7 +312,7 @@ typedef struct {
 } LinCtx;
 static double lin_obj(void *p) {
     LinCtx *c = p;
-    linear_forward(c->y, c->x, c->w, c->b, c->N, c->in, c->out);
+    linear_forward(c->y, c->x, c->w, c->b, c->N, c->in, c->out, 1);
     return gc_dot(c->y, c->R, (size_t)c->N * c->out);
 }
 static void test_linear(void) {

@@ -95,7 +95,12 @@ void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const floa
 // single-threaded (they set openblas_set_num_threads(1)) on fixed blocks of rows, one block per
 // work item, so results are bit-identical for any OMP_NUM_THREADS.
 // out (N, out_dim) = inp (N, in) @ weight^T + bias; weight is PyTorch's (out_dim, in); bias may be NULL.
-void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int in, int out_dim);
+// Every sgemm call covers exactly `block` rows (N must be a multiple): OpenBLAS picks its kernels
+// by shape, so a fixed block makes each row's result independent of how many rows (samples) are
+// in the batch (serving batches requests together and must answer as eir-predict does). The
+// model passes block = one sample's rows (padded length) in the transformer and 1 in the MLPs.
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int in, int out_dim,
+                    int block);
 // dinp = (or += when accumulate_dinp) dout @ weight; dweight += dout^T @ inp; dbias += sum_r dout.
 // dinp and dbias may be NULL. scratch: linear_backward_scratch_floats(N, in, out_dim) floats (the
 // weight gradient is summed over fixed chunks of rows, in chunk order, so any thread count gives

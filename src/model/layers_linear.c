@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "model/layers.h"
 #include "model/simd.h"
 
@@ -29,18 +30,20 @@ size_t linear_backward_scratch_floats(int N, int in, int out_dim) {
     return chunks > 1 ? (size_t)chunks * in * out_dim : 0;
 }
 
-void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int in, int out_dim) {
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int in, int out_dim,
+                    int block) {
     if (N <= 0) return;
-    int nblk = (N + ROW_BLOCK - 1) / ROW_BLOCK;
-#pragma omp parallel for schedule(static) if (go_parallel((long)N * in * out_dim))
+    if (block < 1 || N % block != 0) eir_die("linear_forward: %d rows are not a multiple of the block of %d", N, block);
+    int nblk = N / block;
+#pragma omp parallel for schedule(static) if (go_parallel((long)N * in * out_dim) && nblk > 1)
     for (int k = 0; k < nblk; k++) {
-        int lo = k * ROW_BLOCK, hi = lo + ROW_BLOCK < N ? lo + ROW_BLOCK : N;
+        int lo = k * block;
         float beta = 0.0f;
         if (bias) {
-            for (int n = lo; n < hi; n++) memcpy(out + (size_t)n * out_dim, bias, (size_t)out_dim * sizeof(float));
+            for (int n = lo; n < lo + block; n++) memcpy(out + (size_t)n * out_dim, bias, (size_t)out_dim * sizeof(float));
             beta = 1.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, hi - lo, out_dim, in, 1.0f, inp + (size_t)lo * in, in, weight,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, block, out_dim, in, 1.0f, inp + (size_t)lo * in, in, weight,
                     in, beta, out + (size_t)lo * out_dim, out_dim);
     }
 }

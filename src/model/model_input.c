@@ -28,19 +28,19 @@ static void layer_forward(Model *m, int i, int l, int B) {
     int d = s->d, F = s->ffn, Lp = s->padded_length, N = B * Lp, dh = d / s->heads;
     float p = m->ctx.train ? s->dropout : 0.0f;
     rmsnorm_forward(A->a, A->rstd1, A->x_in, W->norm1, N, d, RMSNORM_EPS);
-    linear_forward(A->qkv, A->a, W->wqkv, NULL, N, d, 3 * d);
+    linear_forward(A->qkv, A->a, W->wqkv, NULL, N, d, 3 * d, Lp);
     rope_forward(A->qkv, N, 3 * d, s->win, 2 * s->heads, dh, m->rope_cos[i], m->rope_sin[i]);  // q and k heads
     DropoutKey k_att = model_dropout_key(m, site_attention(i, l));
     window_attention_forward(A->att, A->lse, A->att_mask, A->qkv, B, Lp, s->win, d, s->heads, s->masked, p, &k_att,
                              m->acts.attn_scratch, m->acts.n_attn_scratch);
-    linear_forward(A->y, A->att, W->wo, NULL, N, d, d);
+    linear_forward(A->y, A->att, W->wo, NULL, N, d, d, Lp);
     DropoutKey k_out = model_dropout_key(m, site_attention_out(i, l));
     dropout_forward(A->y, A->y_mask, A->y, B, (size_t)Lp * d, p, &k_out);
     layerscale_residual_forward(A->x_mid, A->x_in, A->y, W->ls1, 1.0f, N, d);
     rmsnorm_forward(A->f, A->rstd2, A->x_mid, W->norm2, N, d, RMSNORM_EPS);
-    linear_forward(A->hh, A->f, W->w12, NULL, N, d, 2 * F);
+    linear_forward(A->hh, A->f, W->w12, NULL, N, d, 2 * F, Lp);
     swiglu_forward(A->g, A->hh, N, F);
-    linear_forward(A->z, A->g, W->w3, NULL, N, F, d);
+    linear_forward(A->z, A->g, W->w3, NULL, N, F, d, Lp);
     layerscale_residual_forward(A->x_out, A->x_mid, A->z, W->ls2, 1.0f, N, d);
 }
 

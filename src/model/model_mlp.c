@@ -14,16 +14,16 @@ static void mlp_block_forward(Model *m, const MlpBlockW *W, MlpActs *A, int B, f
     int in = A->in, out = A->out_dim;
     A->sd_scale = ctx->train ? stochastic_depth_scale(sd_p, ctx->seed, rng_purpose(RNG_STOCH_DEPTH, site), ctx->step) : 1.0f;
     if (W->ds_w)
-        linear_forward(A->out, A->x_in, W->ds_w, W->ds_b, B, in, out);
+        linear_forward(A->out, A->x_in, W->ds_w, W->ds_b, B, in, out, 1);
     else
         memcpy(A->out, A->x_in, (size_t)B * out * sizeof(float));
     if (A->sd_scale == 0.0f) return;  // branch dropped for the whole batch: out = identity
     rmsnorm_forward(A->h, A->rstd, A->x_in, W->norm, B, in, RMSNORM_EPS);
-    linear_forward(A->u, A->h, W->fc1, NULL, B, in, out);
+    linear_forward(A->u, A->h, W->fc1, NULL, B, in, out, 1);
     gelu_forward(A->v, A->u, (size_t)B * out);
     DropoutKey k = model_dropout_key(m, site);
     dropout_forward(A->v, A->mask, A->v, B, (size_t)out, ctx->train ? rb_do : 0.0f, &k);
-    linear_forward(A->w, A->v, W->fc2, NULL, B, out, out);
+    linear_forward(A->w, A->v, W->fc2, NULL, B, out, out, 1);
     layerscale_residual_forward(A->out, A->out, A->w, W->ls, A->sd_scale, B, out);
 }
 
@@ -68,7 +68,7 @@ void heads_forward(Model *m, int B) {
         gelu_forward(H->ga, H->hn, (size_t)B * s->dim);
         DropoutKey k = model_dropout_key(m, site_head_final(t));
         dropout_forward(H->ga, H->mask, H->ga, B, (size_t)s->dim, m->ctx.train ? s->fc_do : 0.0f, &k);
-        linear_forward(H->logits, H->ga, W->final_w, W->final_b, B, s->dim, s->n_classes);
+        linear_forward(H->logits, H->ga, W->final_w, W->final_b, B, s->dim, s->n_classes, 1);
     }
 }
 
