@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian packages eir-dist needs to build and test (idempotent).
-# Usage: scripts/install-deps.sh [--reference]   (--reference adds python3-torch/numpy for fixtures and benches)
+# Usage: scripts/install-deps.sh [--reference] [--ops]
+#   --reference adds python3-torch/numpy for fixtures and benches, FastAPI + uvicorn for the
+#               baseline of bench/serve_bench.sh
+#   --ops adds what the Slurm and Docker tests run (a one-node Slurm cluster, the Docker engine,
+#         docker-compose v1, debootstrap for an offline base image); those tests install it themselves
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git ca-certificates curl
       libyaml-dev libjansson-dev libopenblas-dev libopenmpi-dev openmpi-bin
-      libh2o-evloop-dev libssl-dev zlib1g-dev nghttp2-client)
-if [ "${1:-}" = "--reference" ]; then
-  pkgs+=(python3-numpy python3-torch python3-yaml)
-fi
+      libh2o-evloop-dev libssl-dev zlib1g-dev nghttp2-client openssl)
+for arg in "$@"; do
+  case $arg in
+    --reference) pkgs+=(python3-numpy python3-torch python3-yaml python3-fastapi python3-uvicorn) ;;
+    --ops) pkgs+=(slurm-wlm slurmctld slurmd slurm-client munge docker.io docker-compose debootstrap iproute2) ;;
+    *) echo "usage: $0 [--reference] [--ops]" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

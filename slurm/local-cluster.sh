@@ -28,15 +28,21 @@ free_port() {
   echo "local-cluster: no free port near $1" >&2; return 1
 }
 
-# stop_pidfile FILE NAME: TERM the daemon whose pid is in FILE, KILL it after 10 s.
-stop_pidfile() {
-  local f=$1 pid i
-  [ -s "$f" ] || return 0
-  pid=$(cat "$f")
-  kill -TERM "$pid" 2>/dev/null || { rm -f "$f"; return 0; }
-  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && { echo "local-cluster: $2 ($pid) ignored SIGTERM, killing it" >&2; kill -KILL "$pid" 2>/dev/null || true; }
-  rm -f "$f"
+# stop_daemons NAME:PIDFILE...: TERM them all at once (each takes ~2 s to exit), KILL whoever
+# is left after 10 s.
+stop_daemons() {
+  local spec f pid i pids=()
+  for spec in "$@"; do
+    f=${spec#*:}
+    [ -s "$f" ] || continue
+    pid=$(cat "$f"); rm -f "$f"
+    kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+  done
+  for pid in "${pids[@]}"; do
+    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { echo "local-cluster: pid $pid ignored SIGTERM, killing it" >&2; kill -KILL "$pid" 2>/dev/null || true; }
+  done
+  return 0
 }
 
 stop() {
@@ -50,9 +56,7 @@ stop() {
       sleep 0.5
     done
   fi
-  stop_pidfile "$dir/slurmd.pid" slurmd
-  stop_pidfile "$dir/slurmctld.pid" slurmctld
-  stop_pidfile "$dir/munge/munged.pid" munged
+  stop_daemons "slurmd:$dir/slurmd.pid" "slurmctld:$dir/slurmctld.pid" "munged:$dir/munge/munged.pid"
   return 0
 }
 
@@ -109,6 +113,8 @@ MailProg=/bin/true
 EnforcePartLimits=ALL
 KillWait=10
 InactiveLimit=0
+# scheduling passes every 2 s, so a requeued job starts soon after its begin time
+SchedulerParameters=sched_interval=2
 MinJobAge=300
 StateSaveLocation=$dir/spool/ctld
 SlurmdSpoolDir=$dir/spool/d
