@@ -1,0 +1,17 @@
+// serve_request.h: the body of POST /predict (spec §6) -> a job of decoded samples, or the reason
+// it is refused. Body: a JSON array of objects, one per sample, each holding every model input
+// name with the base64 of the raw file (Python's non-validating b64decode). Unlike EIR (422/500,
+// extra keys ignored) every mistake is a 400 naming the item and key; too many items is a 413.
+#pragma once
+#include <stddef.h>
+
+#include "serve/serve.h"
+#include "serve/serve_batcher.h"
+
+typedef struct {
+    int status;         // 400 or 413
+    char message[640];  // says what is wrong and where (item index, key)
+} RequestError;
+
+// Returns the job (items decoded, each value cut to its input's max_length), or NULL with *e set.
+ServeJob *predict_request_parse(const char *body, size_t len, const ServeModel *m, long max_items, RequestError *e);
