@@ -116,7 +116,7 @@ done
 # One item per forward pass, here and in eir-predict below: the CPU kernels' last bits depend on
 # how many rows share a matrix product (OpenBLAS picks kernels by size), so the two programs print
 # the same digits only for the same batch composition.
-export EIR_MODEL_DIR=$W/models EIR_SERVE_PORT=$port EIR_SERVE_MAX_BATCH=1
+export EIR_MODEL_DIR=$W/models EIR_SERVE_PORT=$port
 t0=$SECONDS
 "${COMPOSE[@]}" up -d serve >"$TMP/up.log" 2>&1 || { cat "$TMP/up.log" >&2; fail "docker-compose up -d serve"; }
 cid=$("${COMPOSE[@]}" ps -q serve)
@@ -149,7 +149,7 @@ echo "]" >> "$TMP/request.json"
 ver=$(curl -sS --http2-prior-knowledge -H 'Content-Type: application/json' --data-binary @"$TMP/request.json" \
       -o "$TMP/response.json" -w '%{http_code} %{http_version}' "http://127.0.0.1:$port/predict") || fail "POST /predict"
 [ "$ver" = "200 2" ] || { cat "$TMP/response.json" >&2; fail "POST /predict answered '$ver' (want 200 over HTTP/2)"; }
-"$BUILD/eir-predict" --model-path "$M" --input-folder "$TMP/pin" --output-folder "$TMP/pout" --batch-size 1 >/dev/null || fail "eir-predict"
+"$BUILD/eir-predict" --model-path "$M" --input-folder "$TMP/pin" --output-folder "$TMP/pout" >/dev/null || fail "eir-predict"
 python3 - "$TMP/response.json" "$TMP/pout/predictions.csv" "${ids[@]}" <<'EOF' || fail "served probabilities differ from eir-predict's"
 import csv, json, sys
 # parse_float=str keeps each number exactly as the server printed it
