@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs docs/operations.md's "Serving with Docker" for real: starts the Docker engine if none runs,
+# Runs the README's "Serving with Docker" for real: starts the Docker engine if none runs,
 # makes debian:bookworm available offline (debootstrap + docker import, kept for later runs),
 # builds the image with docker-compose, trains a tiny model with the compose "train" service
 # (mpirun, 2 ranks, in a container), serves it with `docker-compose up -d serve`, waits for the
@@ -76,7 +76,7 @@ else
   pass "debian:bookworm already present"
 fi
 
-# ---- the image, as docs/operations.md builds it (layers are cached between runs)
+# ---- the image, as the README builds it (layers are cached between runs)
 t0=$SECONDS
 old_id=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 compose_up=1

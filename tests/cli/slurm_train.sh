@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts a one-node Slurm cluster on this machine (slurm/local-cluster.sh) and runs the sbatch
-# scripts on it as docs/operations.md tells users to: a 2-task job that trains a tiny model, a
+# scripts on it as the README tells users to: a 2-task job that trains a tiny model, a
 # second one that gets SIGUSR1 mid-run the way --signal=B:USR1@120 delivers it, saves its state,
 # requeues itself and resumes to the same result bit for bit, and train-multinode.sbatch with the
 # mpirun launcher. Exits 77 (ctest: skipped) where Slurm cannot run; EIR_REQUIRE_OPS=1 makes that
