@@ -47,7 +47,7 @@ mkdir -p "$TMP/c" && cd "$TMP/c"
 "$BUILD/eir-dist" "${CFG[@]}" --g.basic_experiment.n_epochs=200 > log.txt 2>&1 & pid=$!
 for _ in $(seq 1 100); do grep -q "step 1[0-9]" log.txt 2>/dev/null && break; sleep 0.1; done
 # a second process on the same run folder is refused while the first runs
-expect_fail 2 "in use by another eir-dist process" "$BUILD/eir-dist" "${CFG[@]}" --g.basic_experiment.n_epochs=200
+expect_fail 2 "in use by another eir-dist process" "$BUILD/eir-dist" --resume run
 sleep 0.5; kill -TERM $pid; rc=0; wait $pid || rc=$?
 [ "$rc" = 75 ] || { cat log.txt; fail "SIGTERM should exit 75, got $rc"; }
 grep -q "Training state saved" log.txt || fail "no state-saved message"
