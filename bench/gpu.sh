@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# bench/gpu.sh: the one prepared run for a GPU session (issue 7, CUDA backend): build for Hopper,
+# run the GPU tests, benchmark the kernels, run the PyTorch baseline, then (time allowing) the
+# compute-sanitizer checks. Built to finish inside one 10-minute device command on one H200
+# (about 5-7 minutes expected; steps past the time guard are skipped, never half-run).
+#
+#   bash bench/gpu.sh          (from the device tool: run(command="bash bench/gpu.sh", timeout_s=600))
+#
+# Results go to $OUT (the device tool's folder that comes back; default build-gpu/results), at
+# most 6 files: env.txt, build.log, tests.txt, bench.txt, sanitizer.txt, summary.txt.
+# Environment: BUILD (default build-gpu), ARCH (default 90a), JOBS (default nproc),
+# TIME_BUDGET (seconds, default 540: later steps are skipped once it is spent), KERNELS_ONLY=1
+# (skip the CMake attempt).
+#
+# Build: the project's CMake build (needs pkg-config, libyaml, jansson, OpenBLAS, MPI, NCCL). When
+# that cannot be configured on the device image, a kernels-only build takes over: nvcc for
+# src/model/*.cu plus the CPU layers for the reference, with OpenBLAS or, without it, the plain
+# sgemm of tests/gpu/fallback; the NCCL test then does not run (it needs MPI).
+set -uo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$SRC/build-gpu}
+RES=${OUT:-$BUILD/results}
+ARCH=${ARCH:-90a}
+JOBS=${JOBS:-$(nproc)}
+BUDGET=${TIME_BUDGET:-540}
+mkdir -p "$BUILD" "$RES"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1
+SUMMARY=$RES/summary.txt
+: >"$SUMMARY"
+note() { echo "$*" | tee -a "$SUMMARY"; }
+left() { echo $((BUDGET - SECONDS)); }
+cd "$SRC"
+
+# ---- 0. what this machine has -----------------------------------------------------------------------
+CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)")")}
+NVCC=$CUDA_HOME/bin/nvcc
+PY=python3
+$PY -c 'import torch' 2>/dev/null || PY=/usr/bin/python3
+# NCCL and cuBLAS may come with the toolkit or only with the Python wheels (nvidia-nccl-cu13, nvidia-cublas)
+pywheel_dir() { $PY -c "import importlib, os; m = importlib.import_module('nvidia.$1'); print(list(m.__path__)[0])" 2>/dev/null; }
+NCCL_INC="" NCCL_LIB=""
+if [ -e "$CUDA_HOME/include/nccl.h" ]; then NCCL_INC=$CUDA_HOME/include; NCCL_LIB=$(ls "$CUDA_HOME"/lib64/libnccl.so* 2>/dev/null | head -1); fi
+if [ -z "$NCCL_INC" ] && d=$(pywheel_dir nccl) && [ -e "$d/include/nccl.h" ]; then
+    NCCL_INC=$d/include; NCCL_LIB=$(ls "$d"/lib/libnccl.so* | head -1)
+fi
+CUBLAS_INC=$CUDA_HOME/include CUBLAS_LIB=""
+CUBLAS_LIB=$(ls "$CUDA_HOME"/lib64/libcublas.so "$CUDA_HOME"/lib64/libcublas.so.* 2>/dev/null | head -1)
+if [ -z "$CUBLAS_LIB" ] && d=$(pywheel_dir cublas); then
+    CUBLAS_INC=$d/include; CUBLAS_LIB=$(ls "$d"/lib/libcublas.so* | head -1)
+fi
+{
+    echo "date: $(date -u)"; uname -a
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv || echo "nvidia-smi: not available"
+    "$NVCC" --version | tail -2
+    gcc --version | head -1; cmake --version | head -1
+    for p in yaml-0.1 jansson openblas; do echo "pkg-config $p: $(pkg-config --modversion $p 2>/dev/null || echo missing)"; done
+    echo "mpicc: $(command -v mpicc || echo missing)"
+    echo "nccl: ${NCCL_INC:-missing} ${NCCL_LIB}"
+    echo "cublas: ${CUBLAS_LIB:-missing}"
+    echo "compute-sanitizer: $(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || echo missing)"
+    echo "python: $PY $($PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.is_available())' 2>&1 | tail -1)"
+} >"$RES/env.txt" 2>&1
+cat "$RES/env.txt"
+
+# ---- 1. build ------------------------------------------------------------------------------------------
+BIN=""
+MODE=""
+[ "${KERNELS_ONLY:-0}" = 1 ] || {
+    echo "== CMake build (CUDA arch $ARCH)"
+    extra=()
+    [ -n "$NCCL_INC" ] && extra+=("-DNCCL_INCLUDE_DIR=$NCCL_INC" "-DNCCL_LIBRARY=$NCCL_LIB")
+    if cmake -S "$SRC" -B "$BUILD/cmake" -DCMAKE_BUILD_TYPE=Release -DEIR_CUDA=ON \
+        -DCMAKE_CUDA_COMPILER="$NVCC" -DCMAKE_CUDA_ARCHITECTURES="$ARCH" "${extra[@]}" &&
+        cmake --build "$BUILD/cmake" -j"$JOBS" --target test_gpu_kernels test_gpu_nccl eir-bench-gpu-kernels; then
+        echo "CMAKE_BUILD_OK"
+    fi
+} >"$RES/build.log" 2>&1
+if grep -qs CMAKE_BUILD_OK "$RES/build.log"; then
+    BIN=$BUILD/cmake MODE=cmake
+else
+    # kernels-only build: nvcc + gcc, no MPI / yaml / jansson needed
+    {
+        echo "== kernels-only build (the CMake build failed above, or KERNELS_ONLY=1)"
+        K=$BUILD/kernels
+        mkdir -p "$K/obj"
+        DEFS="-DEIR_HAVE_CUDA=1 -D_POSIX_C_SOURCE=200809L"
+        BLAS_CFLAGS="-I$SRC/tests/gpu/fallback" BLAS_LIBS="" BLAS_OBJ="$SRC/tests/gpu/fallback/cblas_ref.c"
+        if pkg-config --exists openblas 2>/dev/null; then
+            BLAS_CFLAGS=$(pkg-config --cflags openblas) BLAS_LIBS=$(pkg-config --libs openblas) BLAS_OBJ=""
+        fi
+        ok=1
+        ls "$SRC"/src/model/*.cu | xargs -P "$JOBS" -I{} sh -c \
+            "'$NVCC' -O3 -std=c++17 -gencode=arch=compute_$ARCH,code=sm_$ARCH -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter \
+             $DEFS -I'$SRC/src' -I'$CUBLAS_INC' -c {} -o '$K/obj/'\$(basename {} .cu).cu.o" || ok=0
+        for c in "$SRC"/src/model/layers_*.c "$SRC"/src/common/rng.c "$SRC"/src/common/util.c \
+            "$SRC"/src/train/optimizer.c $BLAS_OBJ; do
+            gcc -std=c11 -O2 -fopenmp -Wall -Wextra -Wno-unused-parameter $DEFS -I"$SRC/src" $BLAS_CFLAGS \
+                -c "$c" -o "$K/obj/$(basename "$c" .c).o" || ok=0
+        done
+        for t in test_gpu_kernels bench_gpu_kernels; do
+            gcc -std=c11 -O2 -fopenmp -Wall -Wextra -Wno-unused-parameter $DEFS -I"$SRC/src" -I"$SRC/tests" \
+                -c "$SRC/tests/gpu/$t.c" -o "$K/$t.o" || ok=0
+        done
+        LIBS="-L$CUDA_HOME/lib64 -lcudart $CUBLAS_LIB -Wl,-rpath,$(dirname "$CUBLAS_LIB"):$CUDA_HOME/lib64 $BLAS_LIBS -fopenmp -lm"
+        g++ "$K/test_gpu_kernels.o" "$K"/obj/*.o $LIBS -o "$K/test_gpu_kernels" || ok=0
+        g++ "$K/bench_gpu_kernels.o" "$K"/obj/*.o $LIBS -o "$K/eir-bench-gpu-kernels" || ok=0
+        [ $ok = 1 ] && echo "KERNELS_BUILD_OK"
+    } >>"$RES/build.log" 2>&1
+    grep -q KERNELS_BUILD_OK "$RES/build.log" && BIN=$BUILD/kernels MODE=kernels-only
+fi
+if [ -z "$BIN" ]; then
+    note "BUILD FAILED after ${SECONDS}s: see build.log"
+    tail -40 "$RES/build.log"
+    exit 1
+fi
+note "build: $MODE in ${SECONDS}s (arch $ARCH)"
+grep -iE "warning" "$RES/build.log" | head -20
+
+# ---- 2. tests ------------------------------------------------------------------------------------------
+{
+    echo "== test_gpu_kernels"
+    "$BIN/test_gpu_kernels"
+    echo "exit code $?"
+    if [ "$MODE" = cmake ]; then
+        echo "== test_gpu_nccl (one rank)"
+        timeout 120 "$BIN/test_gpu_nccl"
+        echo "exit code $?"
+    fi
+} >"$RES/tests.txt" 2>&1
+grep -E "FAIL|check\(s\) failed|SKIP|exit code|emu:|error" "$RES/tests.txt" | head -40
+note "tests: $(grep -c ' ok ' "$RES/tests.txt") checks ok, $(grep -c ' FAIL ' "$RES/tests.txt") failed; $(grep 'exit code' "$RES/tests.txt" | tr '\n' ' ')"
+
+# ---- 3. benchmarks -----------------------------------------------------------------------------------------
+{
+    echo "== eir-bench-gpu-kernels (tutorial sizes; plain fp32)"
+    timeout 180 "$BIN/eir-bench-gpu-kernels" --batch 64 --batch 256
+    echo "== PyTorch baseline ($PY tools/reference/bench_torch.py --device cuda)"
+    for b in 64 256; do
+        [ "$(left)" -gt 120 ] || { echo "skipped batch $b: time budget"; continue; }
+        timeout 150 $PY tools/reference/bench_torch.py --device cuda --batch $b --train-steps 20 --infer-steps 20 --warmup 3
+    done
+} >"$RES/bench.txt" 2>&1
+cat "$RES/bench.txt"
+grep '^{' "$RES/bench.txt" >>"$SUMMARY"
+
+# ---- 4. compute-sanitizer (bounded; skipped when time is short) -------------------------------------------
+CS=$(command -v compute-sanitizer || ls "$CUDA_HOME/bin/compute-sanitizer" 2>/dev/null || true)
+{
+    if [ -z "$CS" ]; then
+        echo "compute-sanitizer: not available"
+    else
+        if [ "$(left)" -gt 150 ]; then
+            echo "== memcheck (all kernels)"
+            timeout 140 "$CS" --tool memcheck --leak-check no "$BIN/test_gpu_kernels" 2>&1 | tail -25
+        else echo "memcheck skipped: time budget"; fi
+        if [ "$(left)" -gt 100 ]; then
+            echo "== racecheck (the kernels with shared memory and barriers)"
+            timeout 90 "$CS" --tool racecheck "$BIN/test_gpu_kernels" attention colsum embedding 2>&1 | tail -25
+        else echo "racecheck skipped: time budget"; fi
+        if [ "$(left)" -gt 60 ]; then
+            echo "== synccheck"
+            timeout 50 "$CS" --tool synccheck "$BIN/test_gpu_kernels" attention colsum embedding rmsnorm dropout 2>&1 | tail -10
+        else echo "synccheck skipped: time budget"; fi
+    fi
+} >"$RES/sanitizer.txt" 2>&1
+grep -E "ERROR SUMMARY|RACECHECK SUMMARY|skipped|not available|Error" "$RES/sanitizer.txt" | head -10 | tee -a "$SUMMARY"
+note "total ${SECONDS}s"

@@ -1,0 +1,196 @@
+// layers_cuda.h: the CUDA layers of the bytes transformer (issue 7), the GPU twins of layers.h:
+// each layer a *_cuda forward / backward pair with the CPU layer's exact contract, computed in
+// fp32 on the device. Plain C: C files include this without any CUDA header.
+//
+// Conventions (on top of those of layers.h, which all hold here: row-major, parameter
+// gradients ACCUMULATED, input gradients written unless a comment says "adds", aliasing as
+// there):
+// - Every float/int pointer is DEVICE memory; scalars and sizes are host values.
+// - `stream` is a cudaStream_t passed as void* (NULL = the legacy default stream). Every call
+//   only enqueues work on it and returns; nothing synchronises the host.
+// - No layer allocates. Where a deterministic two-pass reduction needs room, the caller passes
+//   `scratch` of the size the matching *_scratch_* function gives.
+// - Results are run-to-run deterministic: no floating-point atomics anywhere; every sum has a
+//   fixed order that depends only on the sizes (not on the GPU or the launch).
+// - Randomness: a DropoutKey's sample_ids points to DEVICE memory ([B] global sample ids); the
+//   masks are bit-identical to the CPU's for the same key (same Philox streams, layers_dropout.c).
+// - Invalid sizes or a failing CUDA/cuBLAS call end the run via eir_die, naming the call.
+// Available only when the build has the CUDA backend (EIR_HAVE_CUDA).
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/cuda_common.h"  // int cuda_device_count(void)
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+#include "model/layers.h"  // DropoutKey, PoolKind, RMSNORM_EPS (C linkage in the .cu files too)
+
+// ---------------------------------------------------------------------------------------------
+// Device, memory, streams, events, cuBLAS handle (cuda_common.cu): what C callers (the tests,
+// later the model) need without including CUDA headers.
+// ---------------------------------------------------------------------------------------------
+void cuda_set_device(int device);
+// Peak rates of the current device, for benchmarks: multiprocessors, clock (kHz), plain fp32
+// FLOP/s (FMA = 2), memory bandwidth in bytes/s (from the memory clock and bus width; 0 where the
+// runtime does not report them). name receives the device name.
+typedef struct {
+    char name[256];
+    int sm_count, clock_khz, major, minor;
+    double fp32_flops, mem_bytes_per_s;
+} CudaDeviceInfo;
+void cuda_device_info(CudaDeviceInfo *info);
+void *cuda_malloc(size_t bytes);  // dies on failure
+void cuda_free(void *p);          // NULL is fine
+void cuda_memcpy_h2d(void *dst, const void *src, size_t bytes);  // synchronous
+void cuda_memcpy_d2h(void *dst, const void *src, size_t bytes);  // synchronous
+void cuda_memcpy_d2d(void *dst, const void *src, size_t bytes, void *stream);
+void cuda_memset_zero(void *p, size_t bytes, void *stream);
+void *cuda_stream_create(void);  // a non-blocking stream
+void cuda_stream_destroy(void *stream);
+void cuda_stream_synchronize(void *stream);
+void cuda_device_synchronize(void);
+void *cuda_event_create(void);
+void cuda_event_destroy(void *event);
+void cuda_event_record(void *event, void *stream);
+// Milliseconds between two recorded events (waits for the second).
+float cuda_event_elapsed_ms(void *start, void *stop);
+// cuBLAS handle for the linear layers, plain fp32 math (no TF32: that is a later, opt-in mode).
+// One handle per host thread that issues work.
+void *cuda_blas_create(void);
+void cuda_blas_destroy(void *blas);
+
+// ---------------------------------------------------------------------------------------------
+// Dropout (layers_dropout.cu)
+// ---------------------------------------------------------------------------------------------
+// As dropout_forward / dropout_backward: mask receives B * dropout_mask_words(D) words, identical
+// to the CPU's. p <= 0: out = inp (copy unless aliased), mask untouched.
+void dropout_forward_cuda(float *out, uint32_t *mask, const float *inp, int B, size_t D, float p,
+                          const DropoutKey *key, void *stream);
+void dropout_backward_cuda(float *dinp, const float *dout, const uint32_t *mask, int B, size_t D, float p,
+                           void *stream);
+
+// ---------------------------------------------------------------------------------------------
+// Embedding, mixup, position, windows (layers_embed.cu)
+// ---------------------------------------------------------------------------------------------
+// out[n] = table[tokens[n]]. A token outside [0, V) gives a row of NaN (the device cannot die
+// cleanly; the caller validates tokens on the host, as model_forward does, before the upload).
+void embedding_forward_cuda(float *out, const int32_t *tokens, const float *table, int N, int V, int d, void *stream);
+// dtable[tokens[n]] += dout[n] in token order: each table row is summed by one warp scanning the
+// tokens in order (no atomics), so the result is bit-identical to the CPU's.
+void embedding_backward_cuda(float *dtable, const float *dout, const int32_t *tokens, int N, int V, int d,
+                             void *stream);
+void mixup_forward_cuda(float *out, const float *inp, const int32_t *perm, float lambda, int B, size_t D, void *stream);
+void mixup_backward_cuda(float *dinp, const float *dout, const int32_t *perm, float lambda, int B, size_t D,
+                         void *stream);
+// pos (L, d) or NULL; out may alias emb; demb may alias dout; dpos += batch sum in batch order.
+void embed_position_forward_cuda(float *out, const float *emb, const float *pos, int B, int L, int d, float scale,
+                                 void *stream);
+void embed_position_backward_cuda(float *demb, float *dpos, const float *dout, int B, int L, int d, float scale,
+                                  void *stream);
+void window_pad_forward_cuda(float *out, const float *inp, int B, int L, int Lp, int d, void *stream);
+void window_pad_backward_cuda(float *dinp, const float *dout, int B, int L, int Lp, int d, void *stream);
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation, column sums, linear maps, elementwise (layers_norm.cu, layers_linear.cu,
+// layers_act.cu)
+// ---------------------------------------------------------------------------------------------
+// Room for the deterministic column sums (parameter gradients of per-feature vectors): partial
+// sums of fixed chunks of rows, added in chunk order.
+size_t colsum_cuda_scratch_floats(int N, int C);
+// dst[c] += alpha * sum_r a[r,c] * b[r,c] (b NULL: plain column sums).
+void colsum_add_cuda(float *dst, const float *a, const float *b, int N, int C, float alpha, float *scratch,
+                     void *stream);
+
+void rmsnorm_forward_cuda(float *out, float *rstd, const float *inp, const float *weight, int N, int C, float eps,
+                          void *stream);
+// ADDS the input gradient into dinp; dweight += sum_r dout * xhat. scratch: colsum_cuda_scratch_floats(N, C).
+void rmsnorm_backward_cuda(float *dinp, float *dweight, const float *dout, const float *inp, const float *weight,
+                           const float *rstd, int N, int C, float *scratch, void *stream);
+
+// out (N, out_dim) = inp @ weight^T + bias through cuBLAS sgemm (fp32); bias may be NULL.
+void linear_forward_cuda(void *blas, float *out, const float *inp, const float *weight, const float *bias, int N,
+                         int in, int out_dim, void *stream);
+// dinp = (or += when accumulate_dinp) dout @ weight; dweight += dout^T @ inp; dbias += colsum(dout).
+// dinp and dbias may be NULL. scratch: colsum_cuda_scratch_floats(N, out_dim) floats when dbias
+// is given (else may be NULL). cuBLAS sums the whole N in one call: no chunk partials needed.
+void linear_backward_cuda(void *blas, float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                          const float *weight, int N, int in, int out_dim, bool accumulate_dinp, float *scratch,
+                          void *stream);
+
+// out = x + scale * gamma (.) y; x may be NULL; out may alias x.
+void layerscale_residual_forward_cuda(float *out, const float *x, const float *y, const float *gamma, float scale,
+                                      int N, int C, void *stream);
+// dy = scale * gamma (.) dout; dgamma += scale * sum_r dout (.) y (dgamma may be NULL).
+// scratch: colsum_cuda_scratch_floats(N, C) when dgamma is given.
+void layerscale_residual_backward_cuda(float *dy, float *dgamma, const float *dout, const float *y,
+                                       const float *gamma, float scale, int N, int C, float *scratch, void *stream);
+void swiglu_forward_cuda(float *out, const float *h, int N, int F, void *stream);
+void swiglu_backward_cuda(float *dh, const float *dout, const float *h, int N, int F, void *stream);
+void gelu_forward_cuda(float *out, const float *inp, size_t n, void *stream);
+void gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n, void *stream);
+
+// ---------------------------------------------------------------------------------------------
+// Rotary embedding and window attention (layers_rope.cu, layers_attention.cu)
+// ---------------------------------------------------------------------------------------------
+// cos_t, sin_t: the (W, dh/2) tables of rope_tables, uploaded. In place, as rope_forward/backward.
+void rope_forward_cuda(float *x, int N, int ld, int W, int n_heads, int dh, const float *cos_t, const float *sin_t,
+                       void *stream);
+void rope_backward_cuda(float *dx, int N, int ld, int W, int n_heads, int dh, const float *cos_t, const float *sin_t,
+                        void *stream);
+// As window_attention_forward / _backward (same qkv, out, lse and mask layouts; the mask is
+// bit-identical to the CPU's, window_attention_mask_words(B, T, W, heads) words). One thread
+// block per (sample, window, head) holds that unit's keys and values in shared memory; each
+// thread owns query rows (forward: scores, softmax, dropout, P.V fused; backward: the
+// probabilities recomputed from lse, as flash attention does). dh <= 64; the unit must fit in
+// shared memory (W * dh <= ~14000 floats for the backward pass; the tutorial's 128 x 8 uses 17 KB).
+void window_attention_forward_cuda(float *out, float *lse, uint32_t *mask, const float *qkv, int B, int T, int W,
+                                   int d, int heads, bool causal, float p_drop, const DropoutKey *key, void *stream);
+void window_attention_backward_cuda(float *dqkv, const float *dout, const float *qkv, const float *lse,
+                                    const uint32_t *mask, int B, int T, int W, int d, int heads, bool causal,
+                                    float p_drop, void *stream);
+
+// ---------------------------------------------------------------------------------------------
+// Pooling per window (layers_pool.cu)
+// ---------------------------------------------------------------------------------------------
+void pool_forward_cuda(float *out, int32_t *argmax, const float *inp, int B, int C, int W, int d, PoolKind kind,
+                       int ld_out, void *stream);
+void pool_backward_cuda(float *dinp, const float *dout, const int32_t *argmax, int B, int C, int W, int d,
+                        PoolKind kind, int ld_out, void *stream);
+
+// ---------------------------------------------------------------------------------------------
+// Losses (layers_loss.cu)
+// ---------------------------------------------------------------------------------------------
+// As crossentropy_forward_backward (double inside, one thread per row, the CPU's operation
+// order): if dlogits != NULL ADDS grad_scale * d(row loss)/d(logits) for every used row.
+// result (device, 2 doubles) receives {sum of the row losses, rows used}, summed in row order.
+// row_scratch: 2*B doubles. The mixup loss is two calls, as model_loss makes them: labels as they
+// are with grad_scale lambda/(denominator*T), then with perm and (1-lambda)/(denominator*T).
+void crossentropy_forward_backward_cuda(float *dlogits, double *result, double *row_scratch, const float *logits,
+                                        const int32_t *labels, const int32_t *perm, int B, int K, float smoothing,
+                                        float grad_scale, void *stream);
+// As mse_forward_backward (K = 1, NaN targets skipped); same result / row_scratch contract.
+void mse_forward_backward_cuda(float *dpred, double *result, double *row_scratch, const float *pred,
+                               const float *target, const int32_t *perm, int B, float grad_scale, void *stream);
+
+// ---------------------------------------------------------------------------------------------
+// Optimizer (optimizer.cu; the CPU twin is train/optimizer.c)
+// ---------------------------------------------------------------------------------------------
+// One AdamW update of n contiguous elements, torch's single-tensor formula with the bias
+// corrections computed on the host in double exactly as adamw_update does (step is 1-based).
+void adamw_update_cuda(float *param, const float *grad, float *m, float *v, size_t n, double lr, double b1,
+                       double b2, double eps, double wd, long step, void *stream);
+// Global-norm helpers, two-pass and deterministic (fixed chunks of the buffer, summed in order).
+size_t grad_norm_cuda_scratch_doubles(size_t n);
+// *sumsq (device double) = sum of grad^2 accumulated in double.
+void grad_sum_squares_cuda(double *sumsq, const float *grad, size_t n, double *scratch, void *stream);
+void grad_scale_cuda(float *grad, size_t n, float factor, void *stream);
+// torch's clip_grad_norm_ without a host round trip: f = min(1, max_norm / (sqrt(*sumsq) + 1e-6))
+// read on the device, grad *= f when f < 1.
+void grad_clip_cuda(float *grad, size_t n, const double *sumsq, double max_norm, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
