@@ -2,7 +2,9 @@
 # Measures whether the bucketed gradient all-reduce overlaps backward: the same short MPI run
 # (2 ranks, synthetic data, the tutorial model at a small length) with buckets of 1 MiB (overlap)
 # and with one blocking all-reduce after backward (EIR_DIST_BUCKET_MB=0). Prints eir-dist's own
-# per-step figures: mean backward time and the mean wait for the all-reduce after backward.
+# per-step figures: mean backward time, the mean wait for the all-reduce after backward, and the
+# time one blocking all-reduce of the whole gradient buffer takes on its own (measured at start):
+# with buckets, "wait" below "alone" is communication that ran during backward.
 # Usage: bench/dist_overlap.sh [BUILD_DIR] [RANKS]
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd); NP=${2:-2}
@@ -23,7 +25,7 @@ cat > "$TMP/o.yaml" <<EOT
 output_info: {output_source: $TMP/labels.csv, output_name: o, output_type: tabular}
 output_type_info: {target_cat_columns: [Label]}
 EOT
-printf "%-34s %14s %22s %12s\n" "gradient all-reduce" "backward ms" "wait after bwd ms" "samples/s"
+printf "%-34s %12s %18s %20s %10s\n" "gradient all-reduce" "backward ms" "wait after bwd ms" "whole buffer alone ms" "samples/s"
 for mb in 1 0; do
   rm -rf "$TMP/run"
   (cd "$TMP" && EIR_DIST_BUCKET_MB=$mb mpirun -np "$NP" "$BUILD/eir-dist" --global_configs g.yaml --input_configs i.yaml \
@@ -31,7 +33,8 @@ for mb in 1 0; do
   line=$(grep "gradient all-reduce" "$TMP/log.txt")
   bwd=$(echo "$line" | sed -E 's/.*mean backward ([0-9.]+) ms.*/\1/')
   wait=$(echo "$line" | sed -E 's/.*wait after backward ([0-9.]+) ms.*/\1/')
+  alone=$(echo "$line" | sed -E 's/.*alone took ([0-9.]+) ms.*/\1/')
   sps=$(grep -oE '[0-9.]+ samples/s' "$TMP/log.txt" | tail -1 | cut -d' ' -f1)
   label=$([ "$mb" = 0 ] && echo "one blocking call after backward" || echo "1 MiB buckets during backward")
-  printf "%-34s %14s %22s %12s\n" "$label" "$bwd" "$wait" "$sps"
+  printf "%-34s %12s %18s %20s %10s\n" "$label" "$bwd" "$wait" "$alone" "$sps"
 done
