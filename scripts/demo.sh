@@ -17,9 +17,11 @@ rm -rf runs/demo
 model=$(ls runs/demo/saved_models/*.safetensors | tail -1)
 echo "== best model: $model"
 
-echo "== eir-predict on the validation IDs' files"
+echo "== eir-predict on every message (train and valid), metrics against the labels"
 ./build/eir-predict --model-path "$model" --input-folder data/spam/emails --output-folder runs/demo/predict \
-  --labels data/spam/labels.csv --evaluate | tail -12
+  --labels data/spam/labels.csv --evaluate > runs/demo/predict.log
+cat runs/demo/predict/calculated_metrics.json; echo
+head -3 runs/demo/predict/predictions.csv
 
 if [ -x build/eir-serve ]; then
   echo "== eir-serve on 127.0.0.1:8000, one request with two e-mails"
