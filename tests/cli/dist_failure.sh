@@ -5,7 +5,7 @@ source "$(dirname "$0")/../cli_lib.sh"
 D=$TMP/data; make_tiny_dataset "$D"
 cd "$TMP"
 timeout 120 mpirun -np 4 "$BUILD/eir-dist" --global_configs "$D/g.yaml" --input_configs "$D/i.yaml" \
-  --output_configs "$D/o.yaml" --g.basic_experiment.memory_dataset=False --g.basic_experiment.n_epochs=100000 \
+  --output_configs "$D/o.yaml" --g.basic_experiment.memory_dataset=False --g.basic_experiment.n_epochs=100000 --g.training_control.early_stopping_patience=0 \
   > log.txt 2>&1 & pid=$!
 for _ in $(seq 1 300); do grep -q "Starting training" log.txt 2>/dev/null && break; sleep 0.1; done
 grep -q "Starting training" log.txt || { cat log.txt; fail "training did not start"; }

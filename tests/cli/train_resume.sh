@@ -44,7 +44,7 @@ pass "bit-exact resume"
 
 # a real SIGTERM mid-run saves the state and exits 75
 mkdir -p "$TMP/c" && cd "$TMP/c"
-"$BUILD/eir-dist" "${CFG[@]}" --g.basic_experiment.n_epochs=200 > log.txt 2>&1 & pid=$!
+"$BUILD/eir-dist" "${CFG[@]}" --g.basic_experiment.n_epochs=100000 --g.training_control.early_stopping_patience=0 > log.txt 2>&1 & pid=$!
 for _ in $(seq 1 100); do grep -q "step 1[0-9]" log.txt 2>/dev/null && break; sleep 0.1; done
 # a second process on the same run folder is refused while the first runs
 expect_fail 2 "in use by another eir-dist process" "$BUILD/eir-dist" --resume run
