@@ -27,11 +27,7 @@ float dropout_keep_scale(float p) { return p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
 // values as rng_next_u32 on a stream positioned at block b0 (rng.c), written so the compiler
 // can run several blocks per vector.
 #define PHILOX_INLINE static inline __attribute__((always_inline))  // inlined into each CPU clone
-
-PHILOX_INLINE void philox_halves(uint16_t *h, const uint32_t key[2], const uint32_t c[3], uint32_t b0, int nb) {
-    for (int k = 0; k < nb; k++) {
-        uint32_t x0 = b0 + (uint32_t)k, x1 = c[0], x2 = c[1], x3 = c[2];
-        uint32_t k0 = key[0], k1 = key[1];
+// One Philox round on locals x0..x3 (counter) and k0, k1 (key), as in rng.c.
 #define PHILOX_ROUND                                             \
     {                                                            \
         uint64_t p0 = (uint64_t)PHILOX_M0 * x0;                  \
@@ -43,9 +39,13 @@ PHILOX_INLINE void philox_halves(uint16_t *h, const uint32_t key[2], const uint3
         x0 = n0; x1 = n1; x2 = n2; x3 = n3;                      \
         k0 += PHILOX_W0; k1 += PHILOX_W1;                        \
     }
+
+PHILOX_INLINE void philox_halves(uint16_t *h, const uint32_t key[2], const uint32_t c[3], uint32_t b0, int nb) {
+    for (int k = 0; k < nb; k++) {
+        uint32_t x0 = b0 + (uint32_t)k, x1 = c[0], x2 = c[1], x3 = c[2];
+        uint32_t k0 = key[0], k1 = key[1];
         PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND
         PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND
-#undef PHILOX_ROUND
         uint16_t *o = h + 8 * k;
         o[0] = (uint16_t)x0; o[1] = (uint16_t)(x0 >> 16);
         o[2] = (uint16_t)x1; o[3] = (uint16_t)(x1 >> 16);
@@ -58,25 +58,14 @@ PHILOX_INLINE void philox_halves(uint16_t *h, const uint32_t key[2], const uint3
 // word w >= thr, bit 2w+1 = high half.
 PHILOX_INLINE uint32_t philox_keep_byte(uint32_t x0, uint32_t x1, uint32_t x2, uint32_t x3, uint32_t k0, uint32_t k1,
                                         uint32_t thr) {
-#define PHILOX_ROUND                                             \
-    {                                                            \
-        uint64_t p0 = (uint64_t)PHILOX_M0 * x0;                  \
-        uint64_t p1 = (uint64_t)PHILOX_M1 * x2;                  \
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ x1 ^ k0;            \
-        uint32_t n1 = (uint32_t)p1;                              \
-        uint32_t n2 = (uint32_t)(p0 >> 32) ^ x3 ^ k1;            \
-        uint32_t n3 = (uint32_t)p0;                              \
-        x0 = n0; x1 = n1; x2 = n2; x3 = n3;                      \
-        k0 += PHILOX_W0; k1 += PHILOX_W1;                        \
-    }
     PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND
     PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND PHILOX_ROUND
-#undef PHILOX_ROUND
     return (uint32_t)((x0 & 0xFFFFu) >= thr) | (uint32_t)((x0 >> 16) >= thr) << 1 |
            (uint32_t)((x1 & 0xFFFFu) >= thr) << 2 | (uint32_t)((x1 >> 16) >= thr) << 3 |
            (uint32_t)((x2 & 0xFFFFu) >= thr) << 4 | (uint32_t)((x2 >> 16) >= thr) << 5 |
            (uint32_t)((x3 & 0xFFFFu) >= thr) << 6 | (uint32_t)((x3 >> 16) >= thr) << 7;
 }
+#undef PHILOX_ROUND
 
 // Whole 32-bit words of keep bits when the run starts on a word boundary (first % 32 == 0):
 // word m holds blocks b0 + 4m .. b0 + 4m + 3. The loop over words vectorises (16 words = 64
