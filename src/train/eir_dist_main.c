@@ -16,11 +16,15 @@
 #include "dist/comm.h"
 #include "common/log.h"
 #include "common/threads.h"
+#ifdef EIR_HAVE_CUDA
+#include "model/cuda_common.h"
+#endif
 #include "train/trainer.h"
 
 typedef struct {
     bool dry_run;
     const char *resume;
+    const char *device;  // --device cpu|cuda|auto (NULL: basic_experiment.device)
 } ProgramFlags;
 
 static void print_usage(FILE *f) {
@@ -35,6 +39,8 @@ static void print_usage(FILE *f) {
             "Program flags:\n"
             "  --dry-run              read configs and data, print the data summary, exit (writes nothing)\n"
             "  --resume RUN_FOLDER    continue an interrupted run from its training state\n"
+            "  --device cpu|cuda|auto where to train (default: basic_experiment.device); this version\n"
+            "                         trains on the CPU only: auto says so, cuda is refused\n"
             "  -h, --help             this help\n"
             "  --version              print the version\n"
             "\n"
@@ -60,10 +66,33 @@ static void parse_program_flags(const StrList *rest, ProgramFlags *pf) {
             pf->resume = rest->items[++i];
         } else if (!strncmp(a, "--resume=", 9)) {
             pf->resume = a + 9;
+        } else if (!strcmp(a, "--device") || !strncmp(a, "--device=", 9)) {
+            if (a[8] == '=') pf->device = a + 9;
+            else if (i + 1 < rest->n) pf->device = rest->items[++i];
+            else eir_die_user("--device needs cpu, cuda or auto");
+            if (strcmp(pf->device, "cpu") && strcmp(pf->device, "cuda") && strcmp(pf->device, "auto"))
+                eir_die_user("--device: expected cpu, cuda or auto, got '%s'", pf->device);
         } else {
             eir_die_user("unknown argument '%s' (see eir-dist --help)", a);
         }
     }
+}
+
+// The CUDA kernels exist (src/model/*.cu) but the GPU training path is not wired in yet: "auto"
+// trains on the CPU and says why, "cuda" is refused rather than silently run on the CPU.
+static void choose_device(const char *device) {
+    int gpus = 0;
+#ifdef EIR_HAVE_CUDA
+    gpus = cuda_device_count();
+#endif
+    if (device && !strcmp(device, "cuda"))
+        eir_die_user("device cuda: %s", gpus ? "this version of eir-dist trains on the CPU only (the CUDA training path "
+                                              "is not finished); use --device cpu or auto"
+                                            : "no CUDA device is available on this machine");
+    log_msg(LOG_INFO, "eir.train", "device: cpu (%s)",
+            device && !strcmp(device, "cpu") ? "as configured"
+            : gpus ? "a CUDA device is present, but this version trains on the CPU only"
+                   : "no CUDA device found");
 }
 
 // EIR refuses to train into a folder that already holds a run (spec §1.1).
@@ -118,6 +147,7 @@ int main(int argc, char **argv) {
         check_fresh_run_folder(run);
     }
 
+    if (!pf.dry_run) choose_device(pf.device ? pf.device : cfg.global.basic_experiment.device);
     // rank 0 reads the labels, lists the files and splits; the others receive the result
     DataSetup setup;
     int64_t blob_len = 0;

@@ -20,4 +20,5 @@ grep -oE -- '--(dry-run|resume)' "$TMP/help.txt" >/dev/null 2>&1 || true
 expect_fail 2 "unknown argument '--bogus'" "$BUILD/eir-dist" --global_configs "$D/g.yaml" --output_configs "$D/o.yaml" --bogus
 expect_fail 2 "required" "$BUILD/eir-dist" --input_configs "$D/i.yaml"
 expect_fail 2 "model-path is required" "$BUILD/eir-predict" --input-folder x --output-folder y
+expect_fail 2 "device: expected cpu, cuda or auto" "$BUILD/eir-dist" --global_configs "$D/g.yaml" --output_configs "$D/o.yaml" --device tpu
 pass "help, version and argument errors"
