@@ -5,6 +5,10 @@
 // eval-mode forward. Also measures this machine's sgemm peak at the same threads (OpenBLAS,
 // 2048^3) and reports the achieved GFLOP/s of both against it. Prints one JSON line last.
 //   eir-bench-train [--threads T] [--batch B] [--train-steps N] [--infer-steps N]
+//                   [--device cpu|cuda] [--math fp32|tf32|bf16]
+// --device cuda (CUDA backend): the same step on GPU 0 through model_cuda.h, reading the loss back
+// every step as the trainer does (inference: forward + logits to host); reports TFLOP/s against
+// the GPU's fp32 peak (and its dense tensor-core peak for the math mode where the GPU is known).
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -15,6 +19,9 @@
 #include "common/util.h"
 #include "model/model.h"
 #include "train/optimizer.h"
+#ifdef EIR_HAVE_CUDA
+#include "model/model_cuda.h"
+#endif
 
 void openblas_set_num_threads(int num_threads);
 
@@ -64,17 +71,87 @@ static double sgemm_peak(int threads) {
     return best;
 }
 
+#ifdef EIR_HAVE_CUDA
+// Dense tensor-core peaks (FLOP/s, FMA = 2) of the GPUs these benchmarks are run on, from the
+// vendors' data sheets (SXM parts); 0 where unknown.
+static double tensor_peak(const char *name, int math) {
+    if (math == CUDA_MATH_FP32) return 0;
+    double tf32 = strstr(name, "H200") || strstr(name, "H100") ? 494.7e12 : strstr(name, "A100") ? 156e12 : 0;
+    return math == CUDA_MATH_TF32 ? tf32 : 2 * tf32;
+}
+
+static int bench_cuda(Model *m, const ModelConfig *mc, int B, int train_steps, int infer_steps, int math,
+                      const int32_t *const *toks, const TargetLabels *tl, int32_t *perm) {
+    if (cuda_device_count() == 0) eir_die_user("--device cuda: no CUDA device");
+    ModelCuda g;
+    model_cuda_init(&g, m, 0, B, (CudaMath)math);
+    CudaDeviceInfo info;
+    cuda_device_info(&info);
+    double t_train = 0;
+    for (int it = 0; it <= train_steps + 1; it++) {  // steps 0 and 1 warm up (cuBLAS heuristics, caches)
+        ForwardCtx ctx = {.train = true, .seed = 1, .step = (uint64_t)it + 1, .sample_base = (uint64_t)it * B,
+                          .mixup = true, .mixup_lambda = 0.7f, .mixup_perm = perm};
+        model_cuda_synchronize(&g);
+        double t0 = now_seconds();
+        model_cuda_zero_grad(&g);
+        model_cuda_forward(&g, toks, B, &ctx);
+        model_cuda_loss_queue(&g, tl, NULL);
+        model_cuda_backward(&g);
+        CudaAdamW a = {.lr = 1e-4, .b1 = 0.9, .b2 = 0.999, .eps = 1e-8, .wd = 1e-4, .step = it + 1, .grad_scale = 1.0f,
+                       .clip = 1.0};
+        model_cuda_adamw(&g, &a);
+        model_cuda_loss_read(&g, NULL);
+        if (it > 1) t_train += now_seconds() - t0;
+    }
+    float *logits = malloc_check(sizeof(float) * (size_t)B * mc->targets[0].n_classes);
+    double t_infer = 0;
+    for (int it = 0; it <= infer_steps + 1; it++) {
+        ForwardCtx ctx = {.train = false};
+        double t0 = now_seconds();
+        model_cuda_forward(&g, toks, B, &ctx);
+        model_cuda_download_logits(&g, 0, logits);
+        if (it > 1) t_infer += now_seconds() - t0;
+    }
+    double fwd = forward_flops(mc);
+    double train_sps = B * train_steps / t_train, infer_sps = B * infer_steps / t_infer;
+    double train_tf = train_sps * 3 * fwd / 1e12, infer_tf = infer_sps * fwd / 1e12;
+    double peak = info.fp32_flops / 1e12, tpeak = tensor_peak(info.name, math) / 1e12;
+    const char *mname = math == CUDA_MATH_TF32 ? "tf32" : math == CUDA_MATH_BF16 ? "bf16" : "fp32";
+    printf("eir-dist CUDA model, tutorial config, batch %d, %s matrix products, %s\n", B, mname, info.name);
+    printf("  forward FLOPs per sample        %.3f GFLOP (training step = 3x)\n", fwd / 1e9);
+    printf("  fp32 peak (CUDA cores)          %.1f TFLOP/s\n", peak);
+    if (tpeak > 0) printf("  %s tensor-core peak (dense)    %.1f TFLOP/s\n", mname, tpeak);
+    printf("  training                        %.1f samples/s  %.2f TFLOP/s (%.1f%% of the fp32 peak)\n", train_sps, train_tf,
+           100 * train_tf / peak);
+    printf("  inference                       %.1f samples/s  %.2f TFLOP/s (%.1f%% of the fp32 peak)\n", infer_sps, infer_tf,
+           100 * infer_tf / peak);
+    printf("{\"device\": \"%s\", \"math\": \"%s\", \"batch\": %d, \"train_samples_per_s\": %.3f, "
+           "\"infer_samples_per_s\": %.3f, \"train_tflops\": %.3f, \"infer_tflops\": %.3f, \"fp32_peak_tflops\": %.1f, "
+           "\"tensor_peak_tflops\": %.1f, \"forward_flops_per_sample\": %.0f}\n",
+           info.name, mname, B, train_sps, infer_sps, train_tf, infer_tf, peak, tpeak, fwd);
+    free(logits);
+    model_cuda_free(&g);
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv) {
-    int threads = 2, B = 64, train_steps = 6, infer_steps = 6;
+    int threads = 2, B = 64, train_steps = 6, infer_steps = 6, math = 0;
+    bool cuda = false;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--device")) {
+            if (strcmp(argv[i + 1], "cpu") && strcmp(argv[i + 1], "cuda")) eir_die_user("--device: cpu or cuda");
+            cuda = !strcmp(argv[i + 1], "cuda");
+        } else if (!strcmp(argv[i], "--math")) {
+            math = !strcmp(argv[i + 1], "tf32") ? 1 : !strcmp(argv[i + 1], "bf16") ? 2 : !strcmp(argv[i + 1], "fp32") ? 0 : -1;
+            if (math < 0) eir_die_user("--math: fp32, tf32 or bf16");
+        } else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--batch")) B = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--train-steps")) train_steps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--infer-steps")) infer_steps = atoi(argv[i + 1]);
         else eir_die_user("unknown argument %s", argv[i]);
     }
     omp_set_num_threads(threads);
-    double peak = sgemm_peak(threads);
 
     ModelConfig mc;
     memset(&mc, 0, sizeof mc);
@@ -95,7 +172,6 @@ int main(int argc, char **argv) {
     Model m;
     model_build(&m, &mc);
     model_init_params(&m, 0);
-    model_alloc_activations(&m, B);
     float *am = calloc_check(m.num_parameters, sizeof(float)), *av = calloc_check(m.num_parameters, sizeof(float));
     int32_t *tok = malloc_check(sizeof(int32_t) * (size_t)B * 1024), *lab = malloc_check(sizeof(int32_t) * B),
             *perm = malloc_check(sizeof(int32_t) * B);
@@ -103,6 +179,18 @@ int main(int argc, char **argv) {
     for (int b = 0; b < B; b++) lab[b] = b % 2, perm[b] = (b + 7) % B;
     const int32_t *toks[1] = {tok};
     TargetLabels tl = {.cls = lab};
+    if (cuda) {
+#ifdef EIR_HAVE_CUDA
+        int rc = bench_cuda(&m, &mc, B, train_steps, infer_steps, math, toks, &tl, perm);
+        model_free(&m);
+        free(am), free(av), free(tok), free(lab), free(perm);
+        return rc;
+#else
+        eir_die_user("--device cuda: built without the CUDA backend");
+#endif
+    }
+    double peak = sgemm_peak(threads);
+    model_alloc_activations(&m, B);
 
     double t_train = 0;
     for (int it = 0; it <= train_steps; it++) {  // step 0 warms up

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench/gpu.sh: the one prepared run for a GPU session (issue 7, CUDA backend): build for Hopper,
-# run the GPU tests, benchmark the kernels, run the PyTorch baseline, then (time allowing) the
+# run the GPU tests (kernels, whole model, NCCL, the CUDA training CLI), benchmark training and
+# inference of the tutorial model at batch 64 and 256 (fp32, tf32, bf16) side by side with the
+# PyTorch reference model on the same GPU, benchmark the kernels, then (time allowing) the
 # compute-sanitizer checks. Built to finish inside one 10-minute device command on one H200
-# (about 5-7 minutes expected; steps past the time guard are skipped, never half-run).
+# (about 6-8 minutes expected; steps past the time guard are skipped, never half-run).
 #
 #   bash bench/gpu.sh          (from the device tool: run(command="bash bench/gpu.sh", timeout_s=600))
 #
@@ -71,7 +73,8 @@ MODE=""
     [ -n "$NCCL_INC" ] && extra+=("-DNCCL_INCLUDE_DIR=$NCCL_INC" "-DNCCL_LIBRARY=$NCCL_LIB")
     if cmake -S "$SRC" -B "$BUILD/cmake" -DCMAKE_BUILD_TYPE=Release -DEIR_CUDA=ON \
         -DCMAKE_CUDA_COMPILER="$NVCC" -DCMAKE_CUDA_ARCHITECTURES="$ARCH" "${extra[@]}" &&
-        cmake --build "$BUILD/cmake" -j"$JOBS" --target test_gpu_kernels test_gpu_nccl eir-bench-gpu-kernels; then
+        cmake --build "$BUILD/cmake" -j"$JOBS" --target test_gpu_kernels test_gpu_nccl test_gpu_model \
+            eir-bench-gpu-kernels eir-bench-train eir-dist eir-predict st_compare; then
         echo "CMAKE_BUILD_OK"
     fi
 } >"$RES/build.log" 2>&1
@@ -122,26 +125,55 @@ grep -iE "warning" "$RES/build.log" | head -20
     "$BIN/test_gpu_kernels"
     echo "exit code $?"
     if [ "$MODE" = cmake ]; then
+        echo "== test_gpu_model (whole model and 30 training steps vs the CPU; tf32 / bf16 bounds)"
+        timeout 180 "$BIN/test_gpu_model"
+        echo "exit code $?"
         echo "== test_gpu_nccl (one rank)"
         timeout 120 "$BIN/test_gpu_nccl"
         echo "exit code $?"
+        echo "== tests/gpu/cli_train_cuda.sh (eir-dist --device cuda vs cpu, resume, predict, NCCL vs MPI)"
+        timeout 240 bash "$SRC/tests/gpu/cli_train_cuda.sh" "$BIN" "$SRC"
+        echo "exit code $?"
     fi
 } >"$RES/tests.txt" 2>&1
-grep -E "FAIL|check\(s\) failed|SKIP|exit code|emu:|error" "$RES/tests.txt" | head -40
-note "tests: $(grep -c ' ok ' "$RES/tests.txt") checks ok, $(grep -c ' FAIL ' "$RES/tests.txt") failed; $(grep 'exit code' "$RES/tests.txt" | tr '\n' ' ')"
+grep -E "FAIL|check\(s\) failed|SKIP|exit code|emu:|error|^ok:|worst|steps" "$RES/tests.txt" | head -60
+note "tests: $(grep -c ' ok ' "$RES/tests.txt") kernel checks ok, $(grep -c ' FAIL \|^FAIL' "$RES/tests.txt") failed; $(grep 'exit code' "$RES/tests.txt" | tr '\n' ' ')"
 
 # ---- 3. benchmarks -----------------------------------------------------------------------------------------
 {
-    echo "== eir-bench-gpu-kernels (tutorial sizes; plain fp32)"
-    timeout 180 "$BIN/eir-bench-gpu-kernels" --batch 64 --batch 256
-    echo "== PyTorch baseline ($PY tools/reference/bench_torch.py --device cuda)"
+    if [ "$MODE" = cmake ]; then
+        for b in 64 256; do
+            for m in fp32 tf32 bf16; do
+                [ "$(left)" -gt 150 ] || { echo "skipped eir-dist batch $b $m: time budget"; continue; }
+                echo "== eir-bench-train --device cuda --batch $b --math $m"
+                timeout 120 "$BIN/eir-bench-train" --device cuda --batch $b --math $m --train-steps 20 --infer-steps 20
+            done
+        done
+    fi
+    echo "== PyTorch baseline ($PY tools/reference/bench_torch.py --device cuda, fp32, TF32 off)"
     for b in 64 256; do
         [ "$(left)" -gt 120 ] || { echo "skipped batch $b: time budget"; continue; }
         timeout 150 $PY tools/reference/bench_torch.py --device cuda --batch $b --train-steps 20 --infer-steps 20 --warmup 3
     done
+    [ "$(left)" -gt 100 ] && { echo "== eir-bench-gpu-kernels (tutorial sizes; plain fp32)";
+        timeout 90 "$BIN/eir-bench-gpu-kernels" --batch 64 --batch 256; }
 } >"$RES/bench.txt" 2>&1
 cat "$RES/bench.txt"
 grep '^{' "$RES/bench.txt" >>"$SUMMARY"
+# eir-dist / PyTorch ratios, same GPU, same run (fp32 vs fp32; tf32 and bf16 against fp32 PyTorch)
+$PY - "$RES/bench.txt" <<'PYEOF' | tee -a "$SUMMARY"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+torch = {r["batch"]: r for r in rows if "torch" in r}
+for r in rows:
+    if "math" not in r or r["batch"] not in torch:
+        continue
+    t = torch[r["batch"]]
+    print("ratio batch %d %s: training %.2fx (%.0f vs %.0f samples/s), inference %.2fx (%.0f vs %.0f)" % (
+        r["batch"], r["math"], r["train_samples_per_s"] / t["train_samples_per_s"], r["train_samples_per_s"],
+        t["train_samples_per_s"], r["infer_samples_per_s"] / t["infer_samples_per_s"], r["infer_samples_per_s"],
+        t["infer_samples_per_s"]))
+PYEOF
 
 # ---- 4. compute-sanitizer (bounded; skipped when time is short) -------------------------------------------
 CS=$(command -v compute-sanitizer || ls "$CUDA_HOME/bin/compute-sanitizer" 2>/dev/null || true)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine and runs every test: the Release build's ctest suite, then the
-# unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then the CUDA backend's
+# tests (ctest -L gpu-emu) on the CPU emulation of CUDA (tests/gpu/emu), which needs no GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -17,4 +18,10 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEIR_SANITIZE=ON -DE
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure -j"$jobs" -L unit)
+
+echo "== CUDA backend on the CPU emulation (EIR_CUDA=EMU, tests/gpu/emu) + GPU tests"
+cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEIR_CUDA=EMU >/dev/null
+cmake --build build-emu -j"$jobs" --target gpu-tests  # what ctest -L gpu-emu runs, not the rest
+(cd build-emu && ctest --output-on-failure -j"$jobs" -L gpu-emu)
+
 echo "== all tests passed"

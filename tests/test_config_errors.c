@@ -202,7 +202,7 @@ static const BadCase k_cases[] = {
     {G_BASE "metrics:\n  cat_metrics: [f1-macro]\n", 0, 0, 0, 0, 0, 0,
      {"metrics.cat_metrics", "metric 'f1-macro' is valid in EIR but not implemented"}},
     {G_BASE "accelerator:\n  hardware: tpu\n", 0, 0, 0, 0, 0, 0, {"accelerator.hardware", "'tpu' is valid in EIR but not implemented"}},
-    {G_BASE "accelerator:\n  precision: bf16-mixed\n", 0, 0, 0, 0, 0, 0, {"accelerator.precision", "'bf16-mixed'", "float32"}},
+    {G_BASE "accelerator:\n  precision: 16-mixed\n", 0, 0, 0, 0, 0, 0, {"accelerator.precision", "'16-mixed'", "bf16 with fp32 master"}},
     {G_BASE "accelerator:\n  strategy: fsdp\n", 0, 0, 0, 0, 0, 0, {"accelerator.strategy", "'fsdp'", "MPI"}},
     {G_BASE "accelerator:\n  devices: 2\n", 0, 0, 0, 0, 0, 0, {"global.yaml:4:12: ", "accelerator.devices", "mpirun -np N"}},
     {G_BASE "accelerator:\n  num_nodes: 2\n", 0, 0, 0, 0, 0, 0, {"accelerator.num_nodes", "only 1 is supported"}},

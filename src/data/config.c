@@ -742,14 +742,16 @@ static void load_accelerator(Loader *L, const Sec *root, AcceleratorConfig *ac) 
     static const char *const keys[] = {"hardware", "precision", "strategy", "devices", "num_nodes", NULL};
     static const char *const hw[] = {"auto", "cpu", "cuda", "gpu", NULL};
     static const char *const hw_eir[] = {"mps", "tpu", "hpu", NULL};
-    static const char *const prec[] = {"32-true", "32", NULL};
+    // "tf32" is eir-dist's own (Lightning has no name for it); on the CPU every mode computes in fp32
+    static const char *const prec[] = {"32-true", "32", "tf32", "bf16-mixed", NULL};
     static const char *const prec_eir[] = {"64", "16", "bf16", "64-true", "16-true", "bf16-true", "16-mixed",
-        "bf16-mixed", "transformer-engine", "transformer-engine-float16", NULL};
+        "transformer-engine", "transformer-engine-float16", NULL};
     static const char *const strat[] = {"auto", "ddp", NULL};
     static const char *const strat_eir[] = {"dp", "ddp_spawn", "ddp_fork", "ddp_notebook", "deepspeed", "fsdp",
         "single_device", NULL};
     Choices ch_hw = {hw, hw_eir, "eir-dist has CPU and CUDA backends only"};
-    Choices ch_prec = {prec, prec_eir, "training runs in float32 (TF32 matmuls on GPUs, as EIR's default)"};
+    Choices ch_prec = {prec, prec_eir, "GPU matrix products run in fp32, tf32 or bf16 with fp32 master weights "
+                       "(bf16-mixed); everything else in fp32"};
     Choices ch_strat = {strat, strat_eir, "eir-dist always trains data-parallel over MPI ranks"};
     Sec s = sec_child(L, root, "accelerator");
     check_keys(L, &s, keys, "accelerator");

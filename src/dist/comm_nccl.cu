@@ -4,6 +4,8 @@
 
 #include "model/cuda_common.h"
 
+extern "C" int cuda_pick_device(int rank, int local_rank, int local_size);  // model_cuda.h
+
 extern "C" {
 #include "dist/comm_nccl.h"
 }
@@ -17,13 +19,9 @@ struct NcclComm {
 };
 
 extern "C" NcclComm *nccl_comm_create(Comm *c) {
-    int ndev = cuda_device_count();
-    if (c->local_rank >= ndev)
-        eir_die("rank %d: local rank %d needs GPU %d, but this node has %d CUDA device(s) (one GPU per rank)",
-                c->rank, c->local_rank, c->local_rank, ndev);
     NcclComm *nc = (NcclComm *)calloc(1, sizeof(NcclComm));
     if (!nc) eir_die("out of memory (NCCL communicator)");
-    nc->device = c->local_rank;
+    nc->device = cuda_pick_device(c->rank, c->local_rank, c->local_size);
     nc->rank = c->rank;
     nc->size = c->size;
     CUDA_CHECK(cudaSetDevice(nc->device));

@@ -21,8 +21,8 @@ extern "C" {
 
 typedef struct NcclComm NcclComm;
 
-// Collective over every rank of c (each must call it). Selects GPU c->local_rank (dies naming the
-// rank when the node has fewer GPUs than local ranks), creates the NCCL communicator and its
+// Collective over every rank of c (each must call it). Selects the rank's GPU (cuda_pick_device,
+// model_cuda.h: dies naming the rank when no GPU fits), creates the NCCL communicator and its
 // stream. Dies with the NCCL/CUDA error on failure.
 NcclComm *nccl_comm_create(Comm *c);
 void nccl_comm_destroy(NcclComm *nc);

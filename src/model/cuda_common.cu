@@ -3,6 +3,7 @@
 #include "model/cuda_common.h"
 #include "model/layers_cuda.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 extern "C" int cuda_device_count(void) {
@@ -51,6 +52,10 @@ extern "C" void cuda_free(void *p) {
 }
 extern "C" void cuda_memcpy_h2d(void *dst, const void *src, size_t bytes) {
     CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+    // from pageable memory cudaMemcpy may return before the DMA lands, and kernels queued next on
+    // a non-blocking stream are not ordered after the legacy stream: wait for it, so the copy is
+    // complete when this returns, as the C API promises
+    CUDA_CHECK(cudaStreamSynchronize(0));
 }
 extern "C" void cuda_memcpy_d2h(void *dst, const void *src, size_t bytes) {
     CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
@@ -60,6 +65,38 @@ extern "C" void cuda_memcpy_d2d(void *dst, const void *src, size_t bytes, void *
 }
 extern "C" void cuda_memset_zero(void *p, size_t bytes, void *stream) {
     CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, STREAM(stream)));
+}
+
+extern "C" void cuda_memcpy_h2d_async(void *dst, const void *src, size_t bytes, void *stream) {
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, STREAM(stream)));
+}
+extern "C" void *cuda_host_alloc(size_t bytes) {
+    void *p = NULL;
+    cudaError_t err = cudaMallocHost(&p, bytes ? bytes : 1);
+    if (err != cudaSuccess) eir_die("cudaMallocHost of %zu bytes (pinned memory) failed: %s", bytes, cudaGetErrorString(err));
+    memset(p, 0, bytes ? bytes : 1);
+    return p;
+}
+extern "C" void cuda_host_free(void *p) {
+    if (p) CUDA_CHECK(cudaFreeHost(p));
+}
+
+extern "C" int cuda_pick_device(int rank, int local_rank, int local_size) {
+    int n = cuda_device_count();
+    const char *env = getenv("EIR_CUDA_DEVICE");
+    if (env && *env) {
+        char *end;
+        long d = strtol(env, &end, 10);
+        if (*end || d < 0 || d >= n)
+            eir_die_user("rank %d: EIR_CUDA_DEVICE=%s: expected a device number in [0, %d)", rank, env, n);
+        return (int)d;
+    }
+    if (n <= 0) eir_die_user("rank %d: --device cuda: no usable CUDA device on this node", rank);
+    if (n >= local_size) return local_rank;
+    if (n == 1) return 0;  // one visible GPU per rank: the launcher bound them (Slurm --gpus-per-task)
+    eir_die_user("rank %d: %d ranks on this node but %d CUDA devices: one GPU per rank is needed "
+                 "(start fewer ranks, or set EIR_CUDA_DEVICE)", rank, local_size, n);
+    return -1;
 }
 
 extern "C" void *cuda_stream_create(void) {
@@ -84,6 +121,10 @@ extern "C" void cuda_event_destroy(void *event) {
 extern "C" void cuda_event_record(void *event, void *stream) {
     CUDA_CHECK(cudaEventRecord((cudaEvent_t)event, STREAM(stream)));
 }
+extern "C" void cuda_event_synchronize(void *event) { CUDA_CHECK(cudaEventSynchronize((cudaEvent_t)event)); }
+extern "C" void cuda_stream_wait_event(void *stream, void *event) {
+    CUDA_CHECK(cudaStreamWaitEvent(STREAM(stream), (cudaEvent_t)event, 0));
+}
 extern "C" float cuda_event_elapsed_ms(void *start, void *stop) {
     CUDA_CHECK(cudaEventSynchronize((cudaEvent_t)stop));
     float ms = 0.0f;
@@ -92,14 +133,23 @@ extern "C" float cuda_event_elapsed_ms(void *start, void *stop) {
 }
 
 extern "C" void *cuda_blas_create(void) {
-    cublasHandle_t h;
-    CUBLAS_CHECK(cublasCreate(&h));
-    // Plain fp32 sgemm: the default math mode never uses TF32 tensor ops for fp32 inputs (that
-    // needs CUBLAS_TF32_TENSOR_OP_MATH, a later opt-in mode), so the GPU matches the CPU to fp32
-    // rounding. Said explicitly so that a changed library default cannot slip in.
-    CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
-    return (void *)h;
+    EirBlas *b = (EirBlas *)calloc(1, sizeof(EirBlas));
+    if (!b) eir_die("out of memory for a cuBLAS handle");
+    CUBLAS_CHECK(cublasCreate(&b->h));
+    // Plain fp32 sgemm until cuda_blas_set_math says otherwise: the default math mode never uses
+    // TF32 tensor ops for fp32 inputs, so the GPU matches the CPU to fp32 rounding. Said
+    // explicitly so that a changed library default cannot slip in.
+    CUBLAS_CHECK(cublasSetMathMode(b->h, CUBLAS_DEFAULT_MATH));
+    b->math = CUDA_MATH_FP32;
+    return (void *)b;
+}
+extern "C" void cuda_blas_set_math(void *blas, CudaMath math) {
+    if (math != CUDA_MATH_FP32 && math != CUDA_MATH_TF32 && math != CUDA_MATH_BF16)
+        eir_die("cuda_blas_set_math: unknown mode %d", (int)math);
+    ((EirBlas *)blas)->math = math;
 }
 extern "C" void cuda_blas_destroy(void *blas) {
-    if (blas) CUBLAS_CHECK(cublasDestroy((cublasHandle_t)blas));
+    if (!blas) return;
+    CUBLAS_CHECK(cublasDestroy(((EirBlas *)blas)->h));
+    free(blas);
 }

@@ -44,6 +44,12 @@ static inline void nccl_check_(ncclResult_t r, const char *call, const char *fil
 }
 #define NCCL_CHECK(call) nccl_check_((call), #call, __FILE__, __LINE__)
 #endif
+// The handle behind the C API's `void *blas`: cuBLAS plus the matrix-product precision.
+struct EirBlas {
+    cublasHandle_t h;
+    int math;  // CudaMath (layers_cuda.h)
+};
+
 // After a kernel launch: launch-configuration errors surface here, naming the kernel.
 #define CUDA_LAUNCH_CHECK(name) cuda_check_(cudaGetLastError(), "launch of " name, __FILE__, __LINE__)
 

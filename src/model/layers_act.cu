@@ -107,3 +107,13 @@ extern "C" void gelu_backward_cuda(float *dinp, const float *dout, const float *
     gelu_backward_kernel<<<cdiv(n, EW_THREADS), EW_THREADS, 0, STREAM(stream)>>>(dinp, dout, inp, n);
     CUDA_LAUNCH_CHECK("gelu_backward_kernel");
 }
+
+__global__ void add_inplace_kernel(float *dst, const float *src, size_t n) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx < n) dst[idx] += src[idx];
+}
+extern "C" void add_inplace_cuda(float *dst, const float *src, size_t n, void *stream) {
+    if (n == 0) return;
+    add_inplace_kernel<<<cdiv(n, EW_THREADS), EW_THREADS, 0, STREAM(stream)>>>(dst, src, n);
+    CUDA_LAUNCH_CHECK("add_inplace_kernel");
+}

@@ -48,6 +48,10 @@ void cuda_memcpy_h2d(void *dst, const void *src, size_t bytes);  // synchronous
 void cuda_memcpy_d2h(void *dst, const void *src, size_t bytes);  // synchronous
 void cuda_memcpy_d2d(void *dst, const void *src, size_t bytes, void *stream);
 void cuda_memset_zero(void *p, size_t bytes, void *stream);
+void cuda_memcpy_h2d_async(void *dst, const void *src, size_t bytes, void *stream);  // src: pinned to be async
+// Page-locked host memory (zeroed), for asynchronous copies; dies on failure.
+void *cuda_host_alloc(size_t bytes);
+void cuda_host_free(void *p);
 void *cuda_stream_create(void);  // a non-blocking stream
 void cuda_stream_destroy(void *stream);
 void cuda_stream_synchronize(void *stream);
@@ -55,11 +59,22 @@ void cuda_device_synchronize(void);
 void *cuda_event_create(void);
 void cuda_event_destroy(void *event);
 void cuda_event_record(void *event, void *stream);
+void cuda_event_synchronize(void *event);
+// `stream` waits on the device for the event's latest record (the host goes on).
+void cuda_stream_wait_event(void *stream, void *event);
 // Milliseconds between two recorded events (waits for the second).
 float cuda_event_elapsed_ms(void *start, void *stop);
-// cuBLAS handle for the linear layers, plain fp32 math (no TF32: that is a later, opt-in mode).
+// Precision of the linear layers' matrix products; everything else (norms, softmax, optimizer,
+// the fp32 master weights and gradients) stays fp32.
+//   FP32: plain sgemm, the CPU's results to fp32 rounding.
+//   TF32: operands rounded to TF32 (10-bit mantissa) on the tensor cores, fp32 accumulation.
+//   BF16: operands rounded to bfloat16 (7-bit mantissa) on the tensor cores, fp32 accumulation
+//         (cuBLAS's CUBLAS_COMPUTE_32F_FAST_16BF: the weights stay fp32 masters in memory).
+typedef enum { CUDA_MATH_FP32 = 0, CUDA_MATH_TF32 = 1, CUDA_MATH_BF16 = 2 } CudaMath;
+// cuBLAS handle for the linear layers, fp32 math until cuda_blas_set_math changes it.
 // One handle per host thread that issues work.
 void *cuda_blas_create(void);
+void cuda_blas_set_math(void *blas, CudaMath math);
 void cuda_blas_destroy(void *blas);
 
 // ---------------------------------------------------------------------------------------------
@@ -129,6 +144,8 @@ void layerscale_residual_backward_cuda(float *dy, float *dgamma, const float *do
                                        const float *gamma, float scale, int N, int C, float *scratch, void *stream);
 void swiglu_forward_cuda(float *out, const float *h, int N, int F, void *stream);
 void swiglu_backward_cuda(float *dh, const float *dout, const float *h, int N, int F, void *stream);
+// dst[k] += src[k] for k < n.
+void add_inplace_cuda(float *dst, const float *src, size_t n, void *stream);
 void gelu_forward_cuda(float *out, const float *inp, size_t n, void *stream);
 void gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n, void *stream);
 

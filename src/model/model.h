@@ -231,5 +231,13 @@ void model_set_grad_hook(Model *m, GradReadyFn fn, void *user);
 const ParamTensor *model_find_param(const Model *m, const char *name);
 const BufferTensor *model_find_buffer(const Model *m, const char *name);
 void model_free(Model *m);
+// Views over other memory with the same layouts (the CUDA backend's device buffers): weight or
+// gradient views into base (num_parameters floats), and activation views for batches of up to
+// max_batch rows into base (model_acts_floats floats). Only the view structs are host memory.
+void model_weight_views(const Model *m, ModelWeights *v, float *base);
+void model_weight_views_free(const Model *m, ModelWeights *v);
+size_t model_acts_floats(const Model *m, int max_batch);
+void model_acts_views(const Model *m, ModelActs *A, float *base, int max_batch);
+void model_acts_views_free(const Model *m, ModelActs *A);
 // Number of parameters a configuration has (without building it).
 size_t model_param_count(const ModelConfig *cfg);

@@ -54,9 +54,8 @@ static int scratch_thread_slots(void) {
 #endif
 }
 
-static void acts_layout(Model *m, Carver *c, int B) {
+static void acts_layout(const Model *m, ModelActs *A, Carver *c, int B) {
     const ModelConfig *mc = &m->config;
-    ModelActs *A = &m->acts;
     size_t b = (size_t)B;
     size_t g_nd = 0, g_n3d = 0, g_n2f = 0, g_nf = 0, g_bld = 0, attn = 0, lin = 0;
     A->n_attn_scratch = scratch_thread_slots();
@@ -154,26 +153,45 @@ static void acts_layout(Model *m, Carver *c, int B) {
     A->perm = carve_i32(c, b);
 }
 
-void model_alloc_activations(Model *m, int max_batch) {
+static void acts_views_alloc(const ModelConfig *mc, ModelActs *A) {
+    memset(A, 0, sizeof *A);
+    for (int i = 0; i < mc->n_inputs; i++) A->inputs[i].layers = calloc_check((size_t)mc->inputs[i].layers, sizeof(LayerActs));
+    A->fusion = calloc_check((size_t)mc->fusion_layers, sizeof(MlpActs));
+    for (int t = 0; t < mc->n_targets; t++) A->heads[t].blocks = calloc_check((size_t)mc->targets[t].layers, sizeof(MlpActs));
+}
+
+void model_acts_views_free(const Model *m, ModelActs *A) {
     const ModelConfig *mc = &m->config;
+    for (int i = 0; i < mc->n_inputs; i++) free(A->inputs[i].layers);
+    free(A->fusion);
+    for (int t = 0; t < mc->n_targets; t++) free(A->heads[t].blocks);
+    memset(A, 0, sizeof *A);
+}
+
+size_t model_acts_floats(const Model *m, int max_batch) {
+    ModelActs A;
+    acts_views_alloc(&m->config, &A);
+    Carver measure = {NULL, 0};
+    acts_layout(m, &A, &measure, max_batch);
+    model_acts_views_free(m, &A);
+    return measure.off;
+}
+
+void model_acts_views(const Model *m, ModelActs *A, float *base, int max_batch) {
+    acts_views_alloc(&m->config, A);
+    Carver real = {base, 0};
+    acts_layout(m, A, &real, max_batch);
+}
+
+void model_alloc_activations(Model *m, int max_batch) {
     if (max_batch < 1) eir_die("model_alloc_activations: max_batch %d < 1", max_batch);
     free(m->acts_memory);
-    for (int i = 0; i < mc->n_inputs; i++) free(m->acts.inputs[i].layers);
-    free(m->acts.fusion);
-    for (int t = 0; t < mc->n_targets; t++) free(m->acts.heads[t].blocks);
-    memset(&m->acts, 0, sizeof m->acts);
-    for (int i = 0; i < mc->n_inputs; i++) m->acts.inputs[i].layers = calloc_check((size_t)mc->inputs[i].layers, sizeof(LayerActs));
-    m->acts.fusion = calloc_check((size_t)mc->fusion_layers, sizeof(MlpActs));
-    for (int t = 0; t < mc->n_targets; t++) m->acts.heads[t].blocks = calloc_check((size_t)mc->targets[t].layers, sizeof(MlpActs));
-
-    Carver measure = {NULL, 0};
-    acts_layout(m, &measure, max_batch);
-    m->acts_floats = measure.off;
+    model_acts_views_free(m, &m->acts);
+    m->acts_floats = model_acts_floats(m, max_batch);
     m->acts_memory = aligned_alloc(64, m->acts_floats * sizeof(float));
     if (!m->acts_memory) eir_die("out of memory: %zu MiB of activations for batch %d", m->acts_floats * 4 >> 20, max_batch);
     memset(m->acts_memory, 0, m->acts_floats * sizeof(float));  // deterministic contents from the start
-    Carver real = {m->acts_memory, 0};
-    acts_layout(m, &real, max_batch);
+    model_acts_views(m, &m->acts, m->acts_memory, max_batch);
     m->max_batch = max_batch;
     m->batch = 0;
     m->have_forward = m->have_loss = false;

@@ -188,6 +188,13 @@ static void views_assign(Model *m, ModelWeights *v, float *base) {
     layout_walk(&w, v);
 }
 
+void model_weight_views(const Model *m, ModelWeights *v, float *base) {
+    views_alloc(&m->config, v);
+    views_assign((Model *)m, v, base);  // view mode only reads the table
+}
+
+void model_weight_views_free(const Model *m, ModelWeights *v) { views_free(&m->config, v); }
+
 // ---- buffers (EIR state-dict entries that are not parameters) --------------------------------
 static void buffers_build(Model *m) {
     const ModelConfig *mc = &m->config;
@@ -347,8 +354,6 @@ void model_free(Model *m) {
     views_free(&m->config, &m->w);
     views_free(&m->config, &m->g);
     free(m->acts_memory);
-    for (int i = 0; i < m->config.n_inputs; i++) free(m->acts.inputs[i].layers);
-    free(m->acts.fusion);
-    for (int t = 0; t < m->config.n_targets; t++) free(m->acts.heads[t].blocks);
+    model_acts_views_free(m, &m->acts);
     memset(m, 0, sizeof *m);
 }

@@ -22,6 +22,8 @@ typedef struct {
     int idle_timeout_s;         // HTTP/1 request and HTTP/2 idle timeout
     int drain_timeout_s;        // SIGTERM: longest wait for in-flight requests
     const char *tls_cert, *tls_key;
+    int cuda_device;            // -1: the forward pass runs on the CPU; else this CUDA device
+    char device_name[32];       // "cpu" or "cuda:N", for /info and the log
 } ServeOptions;
 
 // The served model as the HTTP side sees it: inputs, targets, size, file.

@@ -171,7 +171,7 @@ static void *worker_main(void *arg) {
 #endif
     Predictor p;
     char err[EIR_ERR_LEN];
-    if (predictor_open(&p, o->model_path, o->max_batch, err, sizeof err) != 0) {
+    if (predictor_open_device(&p, o->model_path, o->max_batch, o->cuda_device, err, sizeof err) != 0) {
         report_loaded(b, err);
         return NULL;
     }

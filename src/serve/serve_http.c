@@ -367,8 +367,8 @@ static void on_workers_loaded(h2o_multithread_receiver_t *receiver, h2o_linklist
         return;
     }
     if (s->state == STATE_LOADING) s->state = STATE_READY;
-    fprintf(stderr, "%s: ready: %d worker%s x %d thread%s, max batch %d, max delay %ld us\n", eir_progname(),
-            s->opt->workers, s->opt->workers == 1 ? "" : "s", batcher_threads_per_worker(s->batcher),
+    fprintf(stderr, "%s: ready on %s: %d worker%s x %d thread%s, max batch %d, max delay %ld us\n", eir_progname(),
+            s->opt->device_name, s->opt->workers, s->opt->workers == 1 ? "" : "s", batcher_threads_per_worker(s->batcher),
             batcher_threads_per_worker(s->batcher) == 1 ? "" : "s", s->opt->max_batch, s->opt->max_delay_us);
 }
 

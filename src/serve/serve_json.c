@@ -148,8 +148,8 @@ void json_render_info(StrBuf *sb, const ServeModel *m, const ServeOptions *opt, 
     if (isnan(m->meta.perf_average) || isinf(m->meta.perf_average)) sb_puts(sb, "null");
     else sb_puts(sb, fmt_double_repr(num, sizeof num, m->meta.perf_average));
     sb_printf(sb,
-              "},\"server\":{\"version\":\"%s\",\"workers\":%d,\"threads_per_worker\":%d,\"max_batch\":%d,"
+              "},\"server\":{\"version\":\"%s\",\"device\":\"%s\",\"workers\":%d,\"threads_per_worker\":%d,\"max_batch\":%d,"
               "\"max_delay_us\":%ld,\"max_items\":%ld,\"max_body_bytes\":%zu,\"max_queue_items\":%ld}}",
-              EIR_VERSION, opt->workers, threads_per_worker, opt->max_batch, opt->max_delay_us, opt->max_items,
+              EIR_VERSION, opt->device_name, opt->workers, threads_per_worker, opt->max_batch, opt->max_delay_us, opt->max_items,
               opt->max_body_bytes, opt->max_queue_items);
 }

@@ -12,6 +12,7 @@
 
 #include "common/util.h"
 #include "data/csv.h"  // EIR_ERR_LEN
+#include "model/cuda_common.h"
 #include "serve/serve.h"
 #include "serve/serve_http.h"
 
@@ -30,10 +31,14 @@ static void usage(FILE *f) {
             "  --model-path, --model_path M  model file (.safetensors) to serve (required)\n"
             "  --host H                      address to listen on (default 0.0.0.0)\n"
             "  --port N                      port (default 8000; 0 = any free port, printed on start)\n"
+            "  --device cpu|cuda|cuda:N      where the forward pass runs (default cpu); cuda = GPU 0.\n"
+            "                                Each worker holds its own model copy on the GPU; GPU\n"
+            "                                probabilities equal the CPU's to fp32 rounding\n"
             "  --threads N                   CPU threads for inference, all workers together\n"
             "                                (default: the online CPUs)\n"
             "  --workers W                   inference threads, one model copy each, N/W OpenMP threads\n"
-            "                                each (default: N, single-threaded workers)\n"
+            "                                each (default: N, single-threaded workers; with --device\n"
+            "                                cuda: 2, so one worker prepares a batch while the other's runs)\n"
             "  --max-batch B                 most items in one forward pass (default 16)\n"
             "  --max-delay-us D              how long a partial batch waits for more items (default 500)\n"
             "  --max-queue-items Q           items waiting for a worker before requests get 503 with\n"
@@ -76,6 +81,8 @@ static void parse_args(int argc, char **argv, ServeOptions *o) {
     o->request_timeout_ms = 30000;
     o->idle_timeout_s = 30;
     o->drain_timeout_s = 30;
+    o->cuda_device = -1;
+    const char *device = "cpu";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -113,10 +120,32 @@ static void parse_args(int argc, char **argv, ServeOptions *o) {
         else if (!strcmp(name, "--drain-timeout-s")) o->drain_timeout_s = (int)parse_long(name, v, 0, 86400);
         else if (!strcmp(name, "--tls-cert")) o->tls_cert = v;
         else if (!strcmp(name, "--tls-key")) o->tls_key = v;
+        else if (!strcmp(name, "--device")) device = v;
         else eir_die_user("unknown argument '%s' (see eir-serve --help)", a);
     }
     if (!o->model_path) eir_die_user("--model-path is required (see eir-serve --help)");
     if (!o->tls_cert != !o->tls_key) eir_die_user("--tls-cert and --tls-key go together");
+    if (!strcmp(device, "cuda")) {
+        o->cuda_device = 0;
+    } else if (!strncmp(device, "cuda:", 5)) {
+        o->cuda_device = (int)parse_long("--device cuda:N", device + 5, 0, 1023);
+    } else if (strcmp(device, "cpu")) {
+        eir_die_user("--device: expected cpu, cuda or cuda:N, got '%s'", device);
+    }
+    if (o->cuda_device >= 0) {
+#ifdef EIR_HAVE_CUDA
+        int n = cuda_device_count();
+        if (o->cuda_device >= n)
+            eir_die_user("--device %s: %s", device, n ? "no such CUDA device on this machine" : "no CUDA device is available");
+#else
+        eir_die_user("--device %s: this eir-serve was built without the CUDA backend", device);
+#endif
+        if (!o->workers) o->workers = 2;
+        if (!o->threads) o->threads = o->workers;
+        snprintf(o->device_name, sizeof o->device_name, "cuda:%d", o->cuda_device);
+    } else {
+        snprintf(o->device_name, sizeof o->device_name, "cpu");
+    }
     if (!o->threads) o->threads = o->workers ? (o->workers > online_cpus() ? o->workers : online_cpus()) : online_cpus();
     if (!o->workers) o->workers = o->threads;
     if (o->workers > o->threads) eir_die_user("--workers %d exceeds --threads %d", o->workers, o->threads);

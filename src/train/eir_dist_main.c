@@ -39,12 +39,14 @@ static void print_usage(FILE *f) {
             "Program flags:\n"
             "  --dry-run              read configs and data, print the data summary, exit (writes nothing)\n"
             "  --resume RUN_FOLDER    continue an interrupted run from its training state\n"
-            "  --device cpu|cuda|auto where to train (default: basic_experiment.device); this version\n"
-            "                         trains on the CPU only: auto says so, cuda is refused\n"
+            "  --device cpu|cuda|auto where to train (default: accelerator.hardware / basic_experiment.device,\n"
+            "                         else auto: this rank's GPU when there is one, else the CPU)\n"
             "  -h, --help             this help\n"
             "  --version              print the version\n"
             "\n"
-            "Environment: EIR_SEED (integer seed of the split and all randomness, default 0).\n"
+            "Environment: EIR_SEED (integer seed of the split and all randomness, default 0);\n"
+            "  EIR_CUDA_DEVICE (GPU of this rank; default: the local rank), EIR_DIST_GPU_COMM=nccl|mpi\n"
+            "  (gradient all-reduce between GPU ranks, default nccl), EIR_DIST_BUCKET_MB (bucket size, 1).\n"
             "Exit codes: 0 success, 1 internal or system failure, 2 bad configuration, data or arguments.\n",
             cli_config_usage());
 }
@@ -78,21 +80,46 @@ static void parse_program_flags(const StrList *rest, ProgramFlags *pf) {
     }
 }
 
-// The CUDA kernels exist (src/model/*.cu) but the GPU training path is not wired in yet: "auto"
-// trains on the CPU and says why, "cuda" is refused rather than silently run on the CPU.
-static void choose_device(const char *device) {
+// Which device trains: --device, else accelerator.hardware when it names one, else
+// basic_experiment.device when it is not EIR's deprecated default "cpu", else auto (a GPU when
+// the build has the CUDA backend and the node shows one, as EIR's accelerator "auto").
+static bool choose_device(const char *flag, const ExperimentConfig *cfg, int rank) {
+    const char *hw = cfg->global.accelerator.hardware, *be = cfg->global.basic_experiment.device;
+    const char *want = flag                                    ? flag
+                       : hw && strcmp(hw, "auto")              ? (!strcmp(hw, "gpu") ? "cuda" : hw)
+                       : be && strcmp(be, "cpu")               ? be
+                                                               : "auto";
+    const char *why = flag ? "--device" : hw && strcmp(hw, "auto") ? "accelerator.hardware"
+                      : be && strcmp(be, "cpu") ? "basic_experiment.device" : "auto";
     int gpus = 0;
 #ifdef EIR_HAVE_CUDA
     gpus = cuda_device_count();
 #endif
-    if (device && !strcmp(device, "cuda"))
-        eir_die_user("device cuda: %s", gpus ? "this version of eir-dist trains on the CPU only (the CUDA training path "
-                                              "is not finished); use --device cpu or auto"
-                                            : "no CUDA device is available on this machine");
-    log_msg(LOG_INFO, "eir.train", "device: cpu (%s)",
-            device && !strcmp(device, "cpu") ? "as configured"
-            : gpus ? "a CUDA device is present, but this version trains on the CPU only"
-                   : "no CUDA device found");
+    if (!strcmp(want, "cuda")) {
+#ifndef EIR_HAVE_CUDA
+        eir_die_user("device cuda (%s): this eir-dist was built without the CUDA backend (CUDA toolkit + NCCL not "
+                     "found at build time); use --device cpu", why);
+#endif
+        if (!gpus) eir_die_user("device cuda (%s): no CUDA device is available on this machine; use --device cpu or auto", why);
+        return true;
+    }
+    if (!strcmp(want, "auto") && gpus > 0) return true;
+    if (rank == 0)
+        log_msg(LOG_INFO, "eir.train", "device: cpu (%s)",
+                !strcmp(want, "cpu") ? "as configured"
+#ifdef EIR_HAVE_CUDA
+                                     : "no CUDA device found"
+#else
+                                     : "built without the CUDA backend"
+#endif
+        );
+    return false;
+}
+
+static int math_from_precision(const char *p) {
+    if (p && !strcmp(p, "tf32")) return 1;
+    if (p && !strcmp(p, "bf16-mixed")) return 2;
+    return 0;
 }
 
 // EIR refuses to train into a folder that already holds a run (spec §1.1).
@@ -147,7 +174,13 @@ int main(int argc, char **argv) {
         check_fresh_run_folder(run);
     }
 
-    if (!pf.dry_run) choose_device(pf.device ? pf.device : cfg.global.basic_experiment.device);
+    bool use_cuda = choose_device(pf.device, &cfg, comm.rank);
+    if (use_cuda && pf.dry_run && comm.rank == 0)
+        log_msg(LOG_INFO, "eir.train", "device: cuda (%d GPU(s) on this node)", cuda_device_count());
+    int cuda_math = math_from_precision(cfg.global.accelerator.precision);
+    if (!use_cuda && cuda_math && comm.rank == 0)
+        log_msg(LOG_INFO, "eir.train", "accelerator.precision %s applies to GPUs; the CPU computes in fp32",
+                cfg.global.accelerator.precision);
     // rank 0 reads the labels, lists the files and splits; the others receive the result
     DataSetup setup;
     int64_t blob_len = 0;
@@ -175,7 +208,7 @@ int main(int argc, char **argv) {
     if (comm.rank == 0) data_summary_print(stdout, &setup, &cfg, comm.size);
     comm_set_startup_mode(&comm, false);
     log_msg(LOG_INFO, "eir.train", "%d rank(s), %d compute thread(s) per rank", comm.size, n_threads);
-    TrainOptions opt = {.resume_folder = pf.resume, .interrupt_exit_code = 75};
+    TrainOptions opt = {.resume_folder = pf.resume, .interrupt_exit_code = 75, .cuda = use_cuda, .cuda_math = cuda_math};
     int rc = train_run(&cfg, &setup, &comm, seed, &opt);
     data_setup_free(&setup);
     config_free(&cfg);

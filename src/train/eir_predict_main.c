@@ -23,12 +23,13 @@ typedef struct {
     int n_input_specs;
     bool evaluate;
     int batch_size;
+    int cuda_device;  // -1: CPU
 } PredictArgs;
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: eir-predict --model-path M.safetensors --input-folder DIR --output-folder OUT\n"
-            "                   [--labels CSV [--evaluate]] [--batch-size N]\n"
+            "                   [--labels CSV [--evaluate]] [--batch-size N] [--device cpu|cuda|cuda:N]\n"
             "\n"
             "Predicts every file under DIR (searched recursively; ID = file name without its last\n"
             "suffix) with the model file M, which carries everything needed (configs, classes).\n"
@@ -40,6 +41,7 @@ static void usage(FILE *f) {
             "  --labels CSV                        labels CSV (ID column + the model's target columns)\n"
             "  --evaluate                          with --labels: write calculated_metrics.json\n"
             "  --batch-size N                      rows per forward pass (default 64)\n"
+            "  --device cpu|cuda|cuda:N            where the forward pass runs (default cpu; cuda = GPU 0)\n"
             "\n"
             "predictions.csv: ID, one probability column per class (softmax; one target: the class\n"
             "names, several targets: <column>.<class>), the predicted class, and with --labels the\n"
@@ -60,6 +62,7 @@ static const char *flag_value(int argc, char **argv, int *i, const char *a, cons
 static void parse_args(int argc, char **argv, PredictArgs *pa) {
     memset(pa, 0, sizeof *pa);
     pa->batch_size = 64;
+    pa->cuda_device = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
@@ -76,6 +79,12 @@ static void parse_args(int argc, char **argv, PredictArgs *pa) {
             long b = strtol(v, &end, 10);
             if (*end || b < 1 || b > 65536) eir_die_user("--batch-size: expected an integer in [1, 65536], got '%s'", v);
             pa->batch_size = (int)b;
+        } else if ((v = flag_value(argc, argv, &i, a, "--device", "--device"))) {
+            char *end = NULL;
+            if (!strcmp(v, "cpu")) pa->cuda_device = -1;
+            else if (!strcmp(v, "cuda")) pa->cuda_device = 0;
+            else if (!strncmp(v, "cuda:", 5) && (pa->cuda_device = (int)strtol(v + 5, &end, 10)) >= 0 && end != v + 5 && !*end) {}
+            else eir_die_user("--device: expected cpu, cuda or cuda:N, got '%s'", v);
         } else eir_die_user("unknown argument '%s' (see eir-predict --help)", a);
     }
     if (!pa->model_path) eir_die_user("--model-path is required (see eir-predict --help)");
@@ -124,7 +133,8 @@ int main(int argc, char **argv) {
     parse_args(argc, argv, &pa);
     char err[EIR_ERR_LEN];
     Predictor p;
-    if (predictor_open(&p, pa.model_path, pa.batch_size, err, sizeof err) != 0) eir_die_user("%s", err);
+    if (predictor_open_device(&p, pa.model_path, pa.batch_size, pa.cuda_device, err, sizeof err) != 0)
+        eir_die_user("%s", err);
     resolve_inputs(&pa, &p);
     int ni = p.model.config.n_inputs, T = p.meta.n_targets;
 

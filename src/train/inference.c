@@ -1,19 +1,50 @@
 // inference.c: batched eval-mode prediction from raw bytes.
 #include "train/inference.h"
 
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
 #include "data/batch.h"
+#ifdef EIR_HAVE_CUDA
+#include "model/model_cuda.h"
+#endif
 
 int predictor_open(Predictor *p, const char *model_path, int max_batch, char *err, size_t errlen) {
+    return predictor_open_device(p, model_path, max_batch, -1, err, errlen);
+}
+
+int predictor_open_device(Predictor *p, const char *model_path, int max_batch, int cuda_device, char *err,
+                          size_t errlen) {
     memset(p, 0, sizeof *p);
+#ifdef EIR_HAVE_CUDA
+    if (cuda_device >= 0 && cuda_device >= cuda_device_count()) {
+        snprintf(err, errlen, "CUDA device %d is not available (this machine has %d)", cuda_device, cuda_device_count());
+        return -1;
+    }
+#else
+    if (cuda_device >= 0) {
+        snprintf(err, errlen, "this build has no CUDA backend (CUDA toolkit + NCCL not found at build time)");
+        return -1;
+    }
+#endif
     if (model_io_load(model_path, &p->model, &p->meta, err, errlen) != 0) return -1;
     p->path = strdup_check(model_path);
     p->max_batch = max_batch < 1 ? 1 : max_batch;
-    model_alloc_activations(&p->model, p->max_batch);
+#ifdef EIR_HAVE_CUDA
+    if (cuda_device >= 0) {
+        ModelCuda *g = calloc_check(1, sizeof *g);
+        model_cuda_init(g, &p->model, cuda_device, p->max_batch, CUDA_MATH_FP32);
+        p->gpu = g;
+        int T = p->model.config.n_targets;
+        p->logits = calloc_check((size_t)T, sizeof(float *));
+        for (int t = 0; t < T; t++)
+            p->logits[t] = malloc_check((size_t)p->max_batch * p->model.config.targets[t].n_classes * sizeof(float));
+    }
+#endif
+    if (!p->gpu) model_alloc_activations(&p->model, p->max_batch);
     int ni = p->model.config.n_inputs;
     p->tokens = calloc_check((size_t)ni, sizeof(int32_t *));
     for (int k = 0; k < ni; k++)
@@ -25,6 +56,14 @@ void predictor_close(Predictor *p) {
     if (!p->path) return;
     for (int k = 0; k < p->model.config.n_inputs; k++) free(p->tokens[k]);
     free(p->tokens);
+#ifdef EIR_HAVE_CUDA
+    if (p->gpu) {
+        model_cuda_free(p->gpu);
+        free(p->gpu);
+        for (int t = 0; t < p->model.config.n_targets; t++) free(p->logits[t]);
+        free(p->logits);
+    }
+#endif
     model_free(&p->model);
     model_meta_free(&p->meta);
     free(p->path);
@@ -44,15 +83,24 @@ void predictor_run(Predictor *p, const uint8_t *const *bytes, const size_t *lens
         }
     }
     ForwardCtx ctx = {.train = false};
+#ifdef EIR_HAVE_CUDA
+    if (p->gpu) {
+        model_cuda_forward(p->gpu, (const int32_t *const *)p->tokens, n, &ctx);
+        for (int t = 0; t < p->model.config.n_targets; t++) model_cuda_download_logits(p->gpu, t, p->logits[t]);
+        return;
+    }
+#endif
     model_forward(&p->model, (const int32_t *const *)p->tokens, n, &ctx);
 }
 
-const float *predictor_logits(Predictor *p, int target) { return model_logits(&p->model, target); }
+const float *predictor_logits(Predictor *p, int target) {
+    return p->gpu ? p->logits[target] : model_logits(&p->model, target);
+}
 
 void predictor_outputs(Predictor *p, int target, int row, float *out) {
     const TargetInfo *ti = &p->meta.targets[target];
     int K = p->model.config.targets[target].n_classes;
-    const float *lg = model_logits(&p->model, target) + (size_t)row * K;
+    const float *lg = predictor_logits(p, target) + (size_t)row * K;
     if (ti->continuous) {
         out[0] = (float)(lg[0] * ti->scale + ti->mean);
         return;

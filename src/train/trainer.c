@@ -79,7 +79,7 @@ static void alloc_batch_buffers(Trainer *t) {
 }
 
 // Splits the dataset's [rows x n_targets] float targets into the model's per-target label arrays.
-static void split_targets(Trainer *t, int rows) {
+void trainer_split_targets(Trainer *t, int rows) {
     for (int k = 0; k < t->n_targets; k++)
         for (int r = 0; r < rows; r++) {
             float v = t->targets[(size_t)r * t->n_targets + k];
@@ -92,7 +92,7 @@ static void split_targets(Trainer *t, int rows) {
 
 // Mixup (spec §4.2, §10): lambda ~ Beta(a, a) once per global step (all ranks agree); the pairing
 // permutes this rank's local rows, keyed by the step and the rank's first global batch position.
-static void mixup_draw(Trainer *t, long step, float *lambda) {
+void trainer_mixup_draw(Trainer *t, long step, float *lambda) {
     double a = t->cfg->global.training_control.mixing_alpha;
     RngStream r;
     rng_stream_init(&r, t->seed, rng_purpose(RNG_MIXUP, 0), (uint64_t)step, 0);
@@ -108,6 +108,29 @@ static void mixup_draw(Trainer *t, long step, float *lambda) {
     }
 }
 
+// Denominators: present labels per target over the GLOBAL batch (buf[0..T)), so that summing the
+// ranks' gradients gives exactly the gradient of the global-batch mean loss.
+void trainer_label_counts(Trainer *t, int rows, double *buf) {
+    int T = t->n_targets;
+    for (int k = 0; k < T; k++) {
+        buf[k] = 0.0;
+        for (int r = 0; r < rows; r++)
+            buf[k] += t->meta.targets[k].continuous ? !isnan(t->val[k][r]) : (t->cls[k][r] >= 0);
+    }
+    comm_allreduce_sum_f64(t->comm, buf, (size_t)T);
+}
+
+// The local losses are this rank's share of the global mean: their sum over ranks is the global
+// loss. buf: room for 2T+1 doubles (the second part is used here).
+double trainer_sum_losses(Trainer *t, double loss, const float *tl, double *buf, double *target_losses) {
+    int T = t->n_targets;
+    for (int k = 0; k < T; k++) buf[T + k] = tl[k];
+    buf[2 * T] = loss;
+    comm_allreduce_sum_f64(t->comm, buf + T, (size_t)T + 1);
+    for (int k = 0; k < T; k++) target_losses[k] = buf[T + k];
+    return buf[2 * T];
+}
+
 // Forward + loss + backward of this rank's rows of the global batch of iteration `step` (1-based);
 // returns the global loss and fills target_losses (global).
 static double forward_backward(Trainer *t, long step, double *target_losses) {
@@ -115,31 +138,21 @@ static double forward_backward(Trainer *t, long step, double *target_losses) {
     if (dataset_train_batch(&t->ds, t->prog.epoch, t->prog.iter_in_epoch, step, t->tokens, t->targets,
                             t->sample_idx) != 0)
         eir_die_user("rank %d: %s", t->comm->rank, dataset_error(&t->ds));
-    split_targets(t, rows);
+    trainer_split_targets(t, rows);
     for (int r = 0; r < rows; r++) t->sample_ids[r] = (uint64_t)t->sample_idx[r];
     ForwardCtx ctx = {.train = true, .seed = t->seed, .step = (uint64_t)step, .sample_ids = t->sample_ids};
     if (t->cfg->global.training_control.mixing_alpha > 0) {
         ctx.mixup = true;
-        mixup_draw(t, step, &ctx.mixup_lambda);
+        trainer_mixup_draw(t, step, &ctx.mixup_lambda);
         ctx.mixup_perm = t->mix_perm;
     }
     model_forward(&t->model, (const int32_t *const *)t->tokens, rows, &ctx);
-    // denominators: present labels per target over the GLOBAL batch, so that summing the ranks'
-    // gradients gives exactly the gradient of the global-batch mean loss
     int T = t->n_targets;
     double *buf = calloc_check((size_t)2 * T + 1, sizeof(double));
-    for (int k = 0; k < T; k++)
-        for (int r = 0; r < rows; r++)
-            buf[k] += t->meta.targets[k].continuous ? !isnan(t->val[k][r]) : (t->cls[k][r] >= 0);
-    comm_allreduce_sum_f64(t->comm, buf, (size_t)T);
+    trainer_label_counts(t, rows, buf);
     float *tl = malloc_check((size_t)T * sizeof(float));
     double loss = model_loss(&t->model, t->labels, buf, tl);
-    // the local losses are this rank's share of the global mean: sum them over ranks
-    for (int k = 0; k < T; k++) buf[T + k] = tl[k];
-    buf[2 * T] = loss;
-    comm_allreduce_sum_f64(t->comm, buf + T, (size_t)T + 1);
-    for (int k = 0; k < T; k++) target_losses[k] = buf[T + k];
-    loss = buf[2 * T];
+    loss = trainer_sum_losses(t, loss, tl, buf, target_losses);
     free(tl);
     free(buf);
     // the last micro-batch of an optimizer step reduces its gradients while backward runs
@@ -157,6 +170,27 @@ static double forward_backward(Trainer *t, long step, double *target_losses) {
     return loss;
 }
 
+// Gaussian noise of std gradient_noise, one stream per tensor and step (identical on all ranks).
+void trainer_add_gradient_noise(Trainer *t, float *grads, long step) {
+    const Model *m = &t->model;
+    double sd = t->cfg->global.optimization.gradient_noise;
+    for (int i = 0; i < m->n_param_tensors; i++) {
+        RngStream r;
+        rng_stream_init(&r, t->seed, rng_purpose(RNG_NOISE, (uint32_t)i), (uint64_t)step, 0);
+        float *g = grads + m->params[i].offset;
+        for (size_t j = 0; j < m->params[i].numel; j++) g[j] += (float)(sd * rng_next_normal(&r));
+    }
+}
+
+// Counts the optimizer step and returns its AdamW settings.
+AdamWStep trainer_next_adamw_step(Trainer *t, long step) {
+    const OptimizationConfig *oc = &t->cfg->global.optimization;
+    t->prog.optimizer_steps++;
+    AdamWStep s = {.lr = lr_schedule_lr(&t->sched, step), .b1 = oc->b1, .b2 = oc->b2, .eps = 1e-8,
+                   .wd = oc->wd, .step = t->prog.optimizer_steps};
+    return s;
+}
+
 static void optimizer_step(Trainer *t, long step) {
     Model *m = &t->model;
     const OptimizationConfig *oc = &t->cfg->global.optimization;
@@ -172,18 +206,8 @@ static void optimizer_step(Trainer *t, long step) {
         double f = grad_clip_factor(norm, oc->gradient_clipping);
         if (f < 1.0) grad_scale(m->grads_memory, m->num_parameters, (float)f);
     }
-    if (oc->gradient_noise > 0) {
-        // Gaussian noise of std gradient_noise, one stream per tensor and step (identical on all ranks)
-        for (int i = 0; i < m->n_param_tensors; i++) {
-            RngStream r;
-            rng_stream_init(&r, t->seed, rng_purpose(RNG_NOISE, (uint32_t)i), (uint64_t)step, 0);
-            float *g = m->grads_memory + m->params[i].offset;
-            for (size_t j = 0; j < m->params[i].numel; j++) g[j] += (float)(oc->gradient_noise * rng_next_normal(&r));
-        }
-    }
-    t->prog.optimizer_steps++;
-    AdamWStep s = {.lr = lr_schedule_lr(&t->sched, step), .b1 = oc->b1, .b2 = oc->b2, .eps = 1e-8,
-                   .wd = oc->wd, .step = t->prog.optimizer_steps};
+    if (oc->gradient_noise > 0) trainer_add_gradient_noise(t, m->grads_memory, step);
+    AdamWStep s = trainer_next_adamw_step(t, step);
     for (int i = 0; i < m->n_param_tensors; i++) {
         const ParamTensor *p = &m->params[i];
         adamw_update(m->params_memory + p->offset, m->grads_memory + p->offset, t->adam_m + p->offset,
@@ -228,21 +252,34 @@ static void validate(Trainer *t) {
     row_floats += (size_t)T;  // labels after the logits
     float *local = malloc_check((size_t)(n_local ? n_local : 1) * row_floats * sizeof(float));
     ForwardCtx ctx = {.train = false, .seed = t->seed};
+    float **logits = calloc_check((size_t)T, sizeof(float *)), **gpu_logits = calloc_check((size_t)T, sizeof(float *));
+    if (t->cuda)
+        for (int k = 0; k < T; k++)
+            logits[k] = gpu_logits[k] = malloc_check((size_t)t->valid_chunk * t->meta.targets[k].n_classes * sizeof(float));
     for (int64_t first = 0; first < n_local; first += t->valid_chunk) {
         int n = (int)(n_local - first < t->valid_chunk ? n_local - first : t->valid_chunk);
         if (dataset_valid_batch(&t->ds, first, n, t->tokens, t->targets, t->sample_idx) != 0)
             eir_die_user("rank %d: %s", t->comm->rank, dataset_error(&t->ds));
-        model_forward(m, (const int32_t *const *)t->tokens, n, &ctx);
+        if (t->cuda) {
+            trainer_cuda_forward_eval(t, n, &ctx);
+            for (int k = 0; k < T; k++) trainer_cuda_logits(t, k, logits[k]);
+        } else {
+            model_forward(m, (const int32_t *const *)t->tokens, n, &ctx);
+            for (int k = 0; k < T; k++) logits[k] = model_logits(m, k);
+        }
         for (int r = 0; r < n; r++) {
             float *row = local + (size_t)(first + r) * row_floats;
             for (int k = 0; k < T; k++) {
                 int K = t->meta.targets[k].n_classes;
-                memcpy(row, model_logits(m, k) + (size_t)r * K, (size_t)K * sizeof(float));
+                memcpy(row, logits[k] + (size_t)r * K, (size_t)K * sizeof(float));
                 row += K;
             }
             memcpy(row, t->targets + (size_t)r * T, (size_t)T * sizeof(float));
         }
     }
+    for (int k = 0; k < T; k++) free(gpu_logits[k]);
+    free(gpu_logits);
+    free(logits);
     size_t total = 0;
     float *all = comm_gatherv(t->comm, local, (size_t)n_local * row_floats * sizeof(float), 0, &total);
     free(local);
@@ -310,6 +347,7 @@ static void save_best_model(Trainer *t, long iteration, double score) {
     t->meta.iteration = iteration;
     t->meta.perf_average = score;
     char err[1024];
+    if (t->cuda) trainer_cuda_to_host(t, false);
     if (model_io_save(path, &t->model, &t->meta, err, sizeof err) != 0) eir_die("cannot save the model: %s", err);
     log_msg(LOG_INFO, "eir.train", "Saved model %s (perf-average %.4f)", path, score);
     // keep the best n_saved_models by score
@@ -384,6 +422,7 @@ static bool on_validation(Trainer *t, long iteration, bool final_extra) {
 static void save_state_or_die(Trainer *t) {
     if (!t->root) return;
     char err[1024];
+    if (t->cuda) trainer_cuda_to_host(t, true);
     if (train_state_save(t, err, sizeof err) != 0) eir_die("cannot write the training state: %s", err);
 }
 
@@ -425,7 +464,7 @@ int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_
     // every rank starts from rank 0's parameters (identical by construction; the broadcast
     // guards against any difference in how a rank's libraries initialise)
     comm_bcast(comm, t->model.params_memory, t->model.num_parameters * sizeof(float), 0);
-    model_alloc_activations(&t->model, t->local_rows > t->valid_chunk ? t->local_rows : t->valid_chunk);
+    if (!opt->cuda) model_alloc_activations(&t->model, t->local_rows > t->valid_chunk ? t->local_rows : t->valid_chunk);
     // EIR_DIST_BUCKET_MB: gradient bucket size (default 1 MiB; 0 = one blocking all-reduce)
     const char *bm = getenv("EIR_DIST_BUCKET_MB");
     double bucket_mb = bm ? atof(bm) : 1.0;
@@ -434,6 +473,7 @@ int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_
     t->adam_m = calloc_check(t->model.num_parameters, sizeof(float));
     t->adam_v = calloc_check(t->model.num_parameters, sizeof(float));
     alloc_batch_buffers(t);
+    if (opt->cuda) trainer_cuda_setup(t, opt);  // after the host buffers: it pins the token buffers
     t->prog.target_loss_avg = calloc_check((size_t)t->n_targets, sizeof(RunningAverage));
     t->prog.es_best = -INFINITY;
     int n_valid_total = (int)setup->valid.n;
@@ -459,6 +499,7 @@ int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_
         char *sp = train_state_path(opt->resume_folder);
         if (train_state_load(t, sp, err, sizeof err) != 0) eir_die_user("cannot resume: %s", err);
         free(sp);
+        if (t->cuda) trainer_cuda_from_host(t);
         if (t->root) run_files_rewrite_histories(t);
         log_msg(LOG_INFO, "eir.train", "Resumed from %s at iteration %ld (epoch %ld)", opt->resume_folder,
                 t->prog.iteration, t->prog.epoch + 1);
@@ -468,7 +509,7 @@ int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_
             progress_thousands((long)t->model.num_parameters));
     log_msg(LOG_INFO, "eir.train", "%d rank(s), %d rows per rank per iteration, %ld iterations per epoch, %d epochs",
             comm->size, t->local_rows, t->iters_per_epoch, g->basic_experiment.n_epochs);
-    if (comm->size > 1) {
+    if (comm->size > 1 && !t->cuda) {
         // the cost to hide: one blocking all-reduce of the whole gradient buffer
         comm_barrier(comm);
         double t0 = now_seconds();
@@ -499,9 +540,15 @@ int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_
     while (!stop && t->prog.epoch < g->basic_experiment.n_epochs) {
         while (!stop && t->prog.iter_in_epoch < t->iters_per_epoch) {
             long step = t->prog.iteration + 1;
-            if ((step - 1) % accum == 0) model_zero_grad(&t->model);
-            double loss = forward_backward(t, step, tl);
-            if (step % accum == 0) optimizer_step(t, step);
+            double loss;
+            if (t->cuda) {  // the optimizer step is part of the GPU iteration (no host round trip)
+                if ((step - 1) % accum == 0) trainer_cuda_zero_grad(t);
+                loss = trainer_cuda_step(t, step, tl);
+            } else {
+                if ((step - 1) % accum == 0) model_zero_grad(&t->model);
+                loss = forward_backward(t, step, tl);
+                if (step % accum == 0) optimizer_step(t, step);
+            }
             t->prog.iteration = step;
             t->prog.iter_in_epoch++;
             running_average_update(&t->prog.loss_avg, loss);
@@ -544,6 +591,7 @@ int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_
         on_validation(t, t->prog.iteration, true);
     save_state_or_die(t);
     log_msg(LOG_INFO, "eir.train", "Training finished after %ld iterations.", t->prog.iteration);
+    if (t->cuda) trainer_cuda_log_comm(t);
     if (t->comm_steps > 0)
         log_msg(LOG_INFO, "eir.train", "gradient all-reduce: %.1f MiB in %d bucket(s) per step; mean backward %.2f ms, "
                 "mean wait after backward %.2f ms; one all-reduce of the whole buffer alone took %.2f ms",

@@ -44,6 +44,8 @@ typedef struct {
 typedef struct {
     const char *resume_folder;  // NULL for a fresh run
     int interrupt_exit_code;    // exit code after a signal-triggered state save (75)
+    bool cuda;                  // train on this rank's GPU (CUDA backend) instead of the CPU
+    int cuda_math;              // CudaMath of the matrix products: 0 fp32, 1 tf32, 2 bf16
 } TrainOptions;
 
 // Runs training to the end (or early stop, or a signal). Returns the process exit code.

@@ -2,7 +2,10 @@
 // folder's logs, predictions and curves) and train_state.c (the resumable training state).
 #pragma once
 #include "dist/grad_reduce.h"
+#include "train/optimizer.h"
 #include "train/trainer.h"
+
+typedef struct TrainerCuda TrainerCuda;  // trainer_cuda.c: the GPU side of a run
 
 typedef struct {
     // per target: metrics of the latest validation
@@ -45,11 +48,37 @@ typedef struct {
     double backward_total;   // seconds in backward (with the overlapped buckets)
     long comm_steps;
     double t_allreduce_alone;  // one blocking all-reduce of the whole buffer, timed at start
+    TrainerCuda *cuda;  // NULL: the CPU trains
     // timing
     double t_start, t_last_print;
     long iters_at_start;
     bool tty;
 } Trainer;
+
+// trainer.c: the pieces of a step that the CPU and GPU paths share
+void trainer_split_targets(Trainer *t, int rows);
+void trainer_mixup_draw(Trainer *t, long step, float *lambda);
+void trainer_label_counts(Trainer *t, int rows, double *buf);
+double trainer_sum_losses(Trainer *t, double loss, const float *tl, double *buf, double *target_losses);
+void trainer_add_gradient_noise(Trainer *t, float *grads, long step);
+AdamWStep trainer_next_adamw_step(Trainer *t, long step);
+
+// trainer_cuda.c (with the CUDA backend; elsewhere trainer_cuda_setup dies and nothing else is called)
+// Sets the run up on this rank's GPU: device model, NCCL (several ranks), pinned batch buffers.
+void trainer_cuda_setup(Trainer *t, const TrainOptions *opt);
+// One iteration: forward, loss, backward, (when due) all-reduce + clipping + AdamW, the next
+// batch's prefetch; returns the global loss as the CPU path does.
+double trainer_cuda_step(Trainer *t, long step, double *target_losses);
+void trainer_cuda_zero_grad(Trainer *t);
+// Validation: eval forward of n rows of t->tokens, and target k's logits to host.
+void trainer_cuda_forward_eval(Trainer *t, int n, const ForwardCtx *ctx);
+void trainer_cuda_logits(Trainer *t, int k, float *out);
+// Parameters (and, with moments, the AdamW state) to the host buffers that files are written
+// from; and back after a resume.
+void trainer_cuda_to_host(Trainer *t, bool moments);
+void trainer_cuda_from_host(Trainer *t);
+// Timing line of the gradient all-reduce (rank 0's log), or nothing.
+void trainer_cuda_log_comm(Trainer *t);
 
 // train_files.c
 void run_folder_prepare(Trainer *t, bool resume);

@@ -2,8 +2,9 @@
 // over ranks, in place, in buckets, ordered after work queued on the compute stream (a kernel
 // that scales the buffer must be seen by the all-reduce) and before work queued after
 // nccl_stream_wait. Under ctest it runs as one rank (NCCL with one rank still goes through the
-// whole path); on a node with G GPUs: mpirun -np G build/test_gpu_nccl.
-// Exits 77 (skipped) without the CUDA backend or without a GPU.
+// whole path); on a node with G GPUs: mpirun -np G build/test_gpu_nccl (ctest test_gpu_nccl_np2:
+// two ranks). In the emulated build (EIR_CUDA=EMU) NCCL is MPI and any number of ranks runs.
+// Exits 77 (skipped) without the CUDA backend, without a GPU, or with fewer GPUs than local ranks.
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,8 +18,18 @@
 static int run(int *argc, char ***argv) {
     Comm c;
     comm_init(&c, argc, argv);
-    if (c.local_rank >= cuda_device_count()) {
-        if (c.rank == 0) printf("SKIP: %d local ranks but %d GPU(s)\n", c.local_size, cuda_device_count());
+    // One GPU per rank (NCCL refuses two ranks on one GPU). Decided together: a rank that skipped
+    // alone would leave the others waiting in the collectives. The emulation's devices are all
+    // host memory: there ranks may share one (EIR_EMU_GPUS=N gives them one each).
+    int ndev = cuda_device_count();
+#ifdef EIR_CUDA_EMU
+    int32_t skip = ndev < 1;
+#else
+    int32_t skip = ndev < c.local_size;
+#endif
+    comm_allreduce_max_i32(&c, &skip, 1);
+    if (skip) {
+        if (c.rank == 0) printf("SKIP: %d local ranks but %d GPU(s) on rank 0's node\n", c.local_size, ndev);
         comm_finalize(&c);
         return 77;
     }

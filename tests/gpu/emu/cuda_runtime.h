@@ -1,15 +1,20 @@
 // tests/gpu/emu/cuda_runtime.h: a CPU emulation of the slice of CUDA the eir-dist kernels use,
 // so that their LOGIC (indexing, layouts, barriers, warp ballots and shuffles, the Philox
 // streams, the reduction orders) can be run against the CPU layers on a machine without a GPU
-// (tests/gpu/emu/run.sh). It replaces the real <cuda_runtime.h>, <cublas_v2.h> and <nccl.h> on the
-// include path of a g++ build of src/model/*.cu (launches rewritten from <<<...>>> by run.sh).
+// (tests/gpu/emu/run.sh), and the whole CUDA backend with it (cmake -DEIR_CUDA=EMU). It replaces
+// the real <cuda_runtime.h>, <cublas_v2.h>, <cuda_bf16.h> and <nccl.h> on the include path of a g++
+// build of src/model/*.cu and src/dist/*.cu (launches rewritten from <<<...>>> by rewrite.pl).
 //
 // Model: blocks run one after another; the threads of a block are fibers (ucontext) of one OS
 // thread, switched at __syncthreads and at warp-synchronous intrinsics, which are real barriers
 // here: a barrier that not every live thread of the block (warp) reaches is reported as a
 // deadlock, and a full-mask warp intrinsic with exited lanes is reported as an error.
 // cudaMalloc'd and dynamic shared memory start as 0xFF bytes (NaN floats), so reads of memory
-// nobody wrote show up. Streams are synchronous; timings are meaningless.
+// nobody wrote show up. Streams are synchronous (every call has finished when it returns, so
+// events and stream waits are no-ops and queries say "done"); timings are meaningless. Pinned host
+// memory is plain malloc. Devices: 1, or EIR_EMU_GPUS=N of them (all share the host memory);
+// EIR_EMU_NO_GPU=1 makes cudaGetDeviceCount fail as on a machine without a GPU (cudaErrorNoDevice),
+// for the CPU-fallback paths.
 // What it cannot show: data races between threads (fibers switch only at barriers), the
 // memory model, fma contraction (g++ does not contract here; nvcc does), performance, resource
 // limits (registers, shared memory size), or anything of the real hardware and libraries.
@@ -49,12 +54,28 @@ struct uint4 {
 inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return uint4{a, b, c, d}; }
 
 // ---- runtime types --------------------------------------------------------------------------------------
+// The values are the real headers' (driver_types.h).
 typedef int cudaError_t;
-enum { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorNoDevice = 100 };
+enum {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorNoDevice = 100,
+    cudaErrorInvalidDevice = 101,
+    cudaErrorNotReady = 600,
+};
 typedef struct emu_stream *cudaStream_t;
 typedef struct emu_event *cudaEvent_t;
-enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
-enum { cudaStreamNonBlocking = 1, cudaEventDisableTiming = 2 };
+enum cudaMemcpyKind {
+    cudaMemcpyHostToHost = 0,
+    cudaMemcpyHostToDevice = 1,
+    cudaMemcpyDeviceToHost = 2,
+    cudaMemcpyDeviceToDevice = 3,
+    cudaMemcpyDefault = 4,
+};
+enum { cudaStreamDefault = 0, cudaStreamNonBlocking = 1 };
+enum { cudaEventDefault = 0, cudaEventBlockingSync = 1, cudaEventDisableTiming = 2 };
+enum { cudaHostAllocDefault = 0, cudaHostAllocPortable = 1, cudaHostAllocMapped = 2, cudaHostAllocWriteCombined = 4 };
 enum cudaDeviceAttr {
     cudaDevAttrClockRate = 13,
     cudaDevAttrMultiProcessorCount = 16,
@@ -65,15 +86,54 @@ enum cudaDeviceAttr {
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 struct cudaDeviceProp {
     char name[256];
-    int multiProcessorCount, major, minor;
+    size_t totalGlobalMem, sharedMemPerBlock, sharedMemPerBlockOptin;
+    int multiProcessorCount, major, minor, warpSize, maxThreadsPerBlock;
 };
 
 namespace emu {
 // ---- fibers --------------------------------------------------------------------------------------------
+// Switching: with EMU_FAST_SWITCH (the default), each fiber is made once per host thread with
+// ucontext and kept for every later block and launch; the switches themselves are
+// __builtin_setjmp / __builtin_longjmp, which make no system call (swapcontext saves and restores
+// the signal mask with one each time, which had the emulation spend most of its time in the
+// kernel). Under AddressSanitizer (or -DEMU_FAST_SWITCH=0) the fibers are swapcontext'ed and made
+// anew for every block, which ASan follows from stack to stack.
+#ifndef EMU_FAST_SWITCH
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_FAST_SWITCH 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMU_FAST_SWITCH 0
+#endif
+#endif
+#endif
+#ifndef EMU_FAST_SWITCH
+#define EMU_FAST_SWITCH 1
+#endif
+const size_t STACK_BYTES = 256 * 1024;
 enum { RUN = 0, AT_BLOCK = 1, AT_WARP = 2 };
-struct Fiber {
+// One fiber of the host thread's pool: fiber i runs thread i of whatever block is current.
+struct Slot {
     ucontext_t ctx;
     char *stack;
+    void *jb[5];   // __builtin_setjmp buffer: where the fiber was left
+    bool started;  // fast switch: made and entered once, then only jumped to
+};
+struct Pool {
+    std::vector<Slot *> slots;
+    ~Pool() {  // at the thread's exit: no fiber runs any more
+        for (Slot *s : slots) {
+            free(s->stack);
+            free(s);
+        }
+    }
+};
+inline std::vector<Slot *> &pool() {
+    static thread_local Pool p;
+    return p.slots;
+}
+struct Fiber {
+    Slot *slot;
     bool done;
     int wait;
     uint3 tid;
@@ -81,6 +141,7 @@ struct Fiber {
 struct Block {
     std::vector<Fiber> f;
     ucontext_t sched;
+    void *sched_jb[5];  // fast switch: the scheduler's place, where fibers jump back to
     int cur = 0;
     uint3 bid;
     dim3 bdim, gdim;
@@ -89,7 +150,7 @@ struct Block {
     std::vector<uint64_t> slots;  // one 8-byte slot per thread for warp exchanges
 };
 inline Block *&current() {
-    static Block *b = nullptr;
+    static thread_local Block *b = nullptr;
     return b;
 }
 [[noreturn]] inline void fail(const char *msg) {
@@ -102,43 +163,98 @@ inline int linear_tid(const Block *b, int i) {
     const uint3 &t = b->f[i].tid;
     return (int)(t.x + t.y * b->bdim.x + t.z * b->bdim.x * b->bdim.y);
 }
+// The first n fibers of the pool (made as needed; their stacks are committed as they are used).
+inline void pool_reserve(int n) {
+    std::vector<Slot *> &p = pool();
+    while ((int)p.size() < n) {
+        Slot *s = (Slot *)calloc(1, sizeof(Slot));
+        if (!s || !(s->stack = (char *)malloc(STACK_BYTES))) fail("out of memory for fiber stacks");
+        p.push_back(s);
+    }
+}
+#if EMU_FAST_SWITCH
+[[gnu::noinline]] inline void jump(void **jb) { __builtin_longjmp(jb, 1); }
+// The calling fiber waits (`why`) and the scheduler goes on; returns when the scheduler resumes it.
+[[gnu::noinline]] inline void yield(int why) {
+    Block *b = current();
+    Fiber &f = b->f[b->cur];
+    f.wait = why;
+    if (__builtin_setjmp(f.slot->jb) == 0) jump(b->sched_jb);
+}
+// A pool fiber's life: thread `cur` of the current block, then park (done) until the next block
+// (of this launch or a later one) resumes it. It never returns.
+inline void fiber_main() {
+    for (;;) {
+        Block *b = current();
+        b->body();
+        b->f[b->cur].done = true;
+        yield(RUN);
+    }
+}
+// The scheduler runs fiber i until it waits or is done.
+[[gnu::noinline]] inline void resume(Block &b, int i) {
+    b.cur = i;
+    Slot *s = b.f[i].slot;
+    if (__builtin_setjmp(b.sched_jb) == 0) {
+        if (s->started) jump(s->jb);
+        s->started = true;
+        getcontext(&s->ctx);
+        s->ctx.uc_stack.ss_sp = s->stack;
+        s->ctx.uc_stack.ss_size = STACK_BYTES;
+        s->ctx.uc_link = nullptr;
+        makecontext(&s->ctx, fiber_main, 0);
+        setcontext(&s->ctx);
+    }
+}
+inline void start_block(Block &) {}
+#else
 inline void yield(int why) {
     Block *b = current();
     b->f[b->cur].wait = why;
-    swapcontext(&b->f[b->cur].ctx, &b->sched);
+    swapcontext(&b->f[b->cur].slot->ctx, &b->sched);
 }
 inline void fiber_entry() {
     Block *b = current();
     b->body();
     b->f[b->cur].done = true;  // uc_link returns to the scheduler
 }
-inline void *dynamic_smem() { return current()->smem.data(); }
-
-// Runs one block to completion; barriers are released when every live thread (warp lane) waits.
+inline void resume(Block &b, int i) {
+    b.cur = i;
+    swapcontext(&b.sched, &b.f[i].slot->ctx);
+}
+// Every fiber made anew at its entry point.
 // getcontext only initialises each fiber here (it never returns twice), so GCC's setjmp-style
 // -Wclobbered warning about the loop variable does not apply.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wclobbered"
+inline void start_block(Block &b) {
+    for (size_t i = 0; i < b.f.size(); i++) {
+        Slot *s = b.f[i].slot;
+        getcontext(&s->ctx);
+        s->ctx.uc_stack.ss_sp = s->stack;
+        s->ctx.uc_stack.ss_size = STACK_BYTES;
+        s->ctx.uc_link = &b.sched;
+        makecontext(&s->ctx, fiber_entry, 0);
+    }
+}
+#pragma GCC diagnostic pop
+#endif
+inline void *dynamic_smem() { return current()->smem.data(); }
+
+// Runs one block to completion; barriers are released when every live thread (warp lane) waits.
 inline void run_block(Block &b) {
     const int n = (int)b.f.size();
-    const size_t stack_bytes = 256 * 1024;
     for (int i = 0; i < n; i++) {
-        Fiber &f = b.f[i];
-        f.done = false;
-        f.wait = RUN;
-        getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = f.stack;
-        f.ctx.uc_stack.ss_size = stack_bytes;
-        f.ctx.uc_link = &b.sched;
-        makecontext(&f.ctx, fiber_entry, 0);
+        b.f[i].done = false;
+        b.f[i].wait = RUN;
     }
+    start_block(b);
     const int warps = (n + 31) / 32;
     for (;;) {
         bool ran = false;
         for (int i = 0; i < n; i++)
             if (!b.f[i].done && b.f[i].wait == RUN) {
-                b.cur = i;
-                swapcontext(&b.sched, &b.f[i].ctx);
+                resume(b, i);
                 ran = true;
             }
         int live = 0, at_block = 0;
@@ -174,7 +290,6 @@ inline void run_block(Block &b) {
         if (!ran && !released) fail("deadlock: threads wait at barriers that not every live thread reaches");
     }
 }
-#pragma GCC diagnostic pop
 
 template <class F>
 struct Launch {
@@ -185,14 +300,13 @@ struct Launch {
     void operator()(A... args) {
         if (block.x * block.y * block.z == 0 || block.x * block.y * block.z > 1024) fail("bad block size");
         if (grid.y > 65535 || grid.z > 65535) fail("grid y/z > 65535");
-        static std::vector<char> stacks;
+        if (current()) fail("kernel launched from a kernel (not emulated)");
         const int n = (int)(block.x * block.y * block.z);
-        const size_t stack_bytes = 256 * 1024;
-        if (stacks.size() < (size_t)n * stack_bytes) stacks.resize((size_t)n * stack_bytes);
+        pool_reserve(n);
         Block b;
         b.f.resize(n);
         for (int i = 0; i < n; i++) {
-            b.f[i].stack = stacks.data() + (size_t)i * stack_bytes;
+            b.f[i].slot = pool()[i];
             b.f[i].tid = uint3{(unsigned)(i % block.x), (unsigned)((i / block.x) % block.y),
                                (unsigned)(i / (block.x * block.y))};
         }
@@ -201,7 +315,6 @@ struct Launch {
         b.slots.resize(n);
         F k = kernel;
         b.body = [k, args...]() { k(args...); };
-        Block *saved = current();
         current() = &b;
         for (unsigned z = 0; z < grid.z; z++)
             for (unsigned y = 0; y < grid.y; y++)
@@ -210,7 +323,7 @@ struct Launch {
                     b.smem.assign(smem, 0xFF);  // uninitialised shared memory reads as NaN
                     run_block(b);
                 }
-        current() = saved;
+        current() = nullptr;
     }
 };
 template <class F>
@@ -289,33 +402,136 @@ inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }
 inline float __fdiv_rn(float a, float b) { return a / b; }
 inline float __fsqrt_rn(float a) { return sqrtf(a); }
+inline float emu_rsqrtf(float a) { return 1.0f / sqrtf(a); }
+#define rsqrtf emu_rsqrtf  // a macro: C23's libm may declare its own rsqrtf
+template <class T>
+inline T __ldg(const T *p) {
+    return *p;
+}
+// Atomics: fibers switch only at barriers, so a read-modify-write is atomic here.
+template <class T, class U>
+inline T atomicAdd(T *p, U v) {
+    T old = *p;
+    *p = old + (T)v;
+    return old;
+}
+template <class T>
+inline T atomicMax(T *p, T v) {
+    T old = *p;
+    if (v > old) *p = v;
+    return old;
+}
+template <class T>
+inline T atomicMin(T *p, T v) {
+    T old = *p;
+    if (v < old) *p = v;
+    return old;
+}
+template <class T>
+inline T atomicCAS(T *p, T cmp, T v) {
+    T old = *p;
+    if (old == cmp) *p = v;
+    return old;
+}
 
 // ---- runtime API -----------------------------------------------------------------------------------------
+namespace emu {
+// The error the next cudaGetLastError / cudaPeekAtLastError returns (one host thread drives a device).
+inline cudaError_t &last_error() {
+    static thread_local cudaError_t e = cudaSuccess;
+    return e;
+}
+inline cudaError_t fail_call(cudaError_t e) {
+    last_error() = e;
+    return e;
+}
+// Emulated devices: EIR_EMU_NO_GPU=1 -> none (cudaGetDeviceCount fails); EIR_EMU_GPUS=N -> N; else 1.
+inline int device_count() {
+    const char *none = getenv("EIR_EMU_NO_GPU");
+    if (none && strcmp(none, "1") == 0) return 0;
+    const char *n = getenv("EIR_EMU_GPUS");
+    if (n && *n) {
+        int k = atoi(n);
+        return k > 0 ? k : 0;
+    }
+    return 1;
+}
+inline int &current_device() {
+    static thread_local int d = 0;
+    return d;
+}
+}  // namespace emu
+
 inline cudaError_t cudaGetDeviceCount(int *n) {
-    *n = 1;
+    *n = emu::device_count();
+    return *n > 0 ? cudaSuccess : emu::fail_call(cudaErrorNoDevice);  // as the real runtime without a GPU
+}
+inline cudaError_t cudaGetLastError() {
+    cudaError_t e = emu::last_error();
+    emu::last_error() = cudaSuccess;
+    return e;
+}
+inline cudaError_t cudaPeekAtLastError() { return emu::last_error(); }
+inline const char *cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument (emulated)";
+    case cudaErrorMemoryAllocation: return "out of memory (emulated)";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected (emulated: EIR_EMU_NO_GPU=1)";
+    case cudaErrorInvalidDevice: return "invalid device ordinal (emulated)";
+    case cudaErrorNotReady: return "device not ready (emulated)";
+    default: return "emulated error";
+    }
+}
+inline const char *cudaGetErrorName(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorNotReady: return "cudaErrorNotReady";
+    default: return "cudaErrorUnknown";
+    }
+}
+inline cudaError_t cudaSetDevice(int d) {
+    if (d < 0 || d >= emu::device_count()) return emu::fail_call(cudaErrorInvalidDevice);
+    emu::current_device() = d;
     return cudaSuccess;
 }
-inline cudaError_t cudaGetLastError() { return cudaSuccess; }
-inline const char *cudaGetErrorString(cudaError_t e) { return e ? "emulated error" : "no error"; }
-inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
 inline cudaError_t cudaGetDevice(int *d) {
-    *d = 0;
+    *d = emu::current_device();
     return cudaSuccess;
 }
-inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
+inline cudaError_t cudaDeviceReset() { return cudaSuccess; }
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
+    if (d < 0 || d >= emu::device_count()) return emu::fail_call(cudaErrorInvalidDevice);
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "CPU emulation (tests/gpu/emu)");
+    p->totalGlobalMem = (size_t)80 << 30;
+    p->sharedMemPerBlock = 48 * 1024;
+    p->sharedMemPerBlockOptin = 227 * 1024;
     p->multiProcessorCount = 1;
     p->major = 9;
+    p->warpSize = 32;
+    p->maxThreadsPerBlock = 1024;
     return cudaSuccess;
 }
-inline cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int) {
+inline cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int d) {
+    if (d < 0 || d >= emu::device_count()) return emu::fail_call(cudaErrorInvalidDevice);
     *v = a == cudaDevAttrMaxSharedMemoryPerBlockOptin ? 227 * 1024 : a == cudaDevAttrClockRate ? 1000000 : 1;
     return cudaSuccess;
 }
 inline cudaError_t cudaFuncSetAttribute(const void *, cudaFuncAttribute, int) { return cudaSuccess; }
+// Free and total device memory: fixed, large numbers (80 GiB of which 79 free).
+inline cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
+    *total_bytes = (size_t)80 << 30;
+    *free_bytes = (size_t)79 << 30;
+    return cudaSuccess;
+}
 inline cudaError_t cudaMalloc(void **p, size_t bytes) {
-    if (posix_memalign(p, 256, bytes ? bytes : 1) != 0) return cudaErrorInvalidValue;  // exact size: ASan sees overruns
+    // exact size: ASan sees overruns
+    if (posix_memalign(p, 256, bytes ? bytes : 1) != 0) return emu::fail_call(cudaErrorMemoryAllocation);
     memset(*p, 0xFF, bytes);  // uninitialised device memory reads as NaN
     return cudaSuccess;
 }
@@ -327,26 +543,54 @@ inline cudaError_t cudaFree(void *p) {
     free(p);
     return cudaSuccess;
 }
-inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind) {
+// Page-locked host memory: plain host memory here (poisoned like device memory: it is not zeroed
+// by the real calls either).
+inline cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned flags) {
+    if (flags & ~(unsigned)(cudaHostAllocPortable | cudaHostAllocMapped | cudaHostAllocWriteCombined))
+        return emu::fail_call(cudaErrorInvalidValue);
+    *p = malloc(bytes ? bytes : 1);
+    if (!*p) return emu::fail_call(cudaErrorMemoryAllocation);
+    memset(*p, 0xFF, bytes);
+    return cudaSuccess;
+}
+template <class T>
+inline cudaError_t cudaHostAlloc(T **p, size_t bytes, unsigned flags) {
+    return cudaHostAlloc((void **)p, bytes, flags);
+}
+inline cudaError_t cudaMallocHost(void **p, size_t bytes) { return cudaHostAlloc(p, bytes, cudaHostAllocDefault); }
+template <class T>
+inline cudaError_t cudaMallocHost(T **p, size_t bytes) {
+    return cudaMallocHost((void **)p, bytes);
+}
+inline cudaError_t cudaFreeHost(void *p) {
+    free(p);
+    return cudaSuccess;
+}
+inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind k) {
+    if ((unsigned)k > (unsigned)cudaMemcpyDefault) return emu::fail_call(cudaErrorInvalidValue);
+    if (n && (!d || !s)) return emu::fail_call(cudaErrorInvalidValue);
     memmove(d, s, n);
     return cudaSuccess;
 }
 inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t = nullptr) {
     return cudaMemcpy(d, s, n, k);
 }
-inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t = nullptr) {
+inline cudaError_t cudaMemset(void *p, int v, size_t n) {
     memset(p, v, n);
     return cudaSuccess;
 }
+inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t = nullptr) { return cudaMemset(p, v, n); }
 inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) {
     *s = (cudaStream_t)malloc(1);
     return cudaSuccess;
 }
+inline cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
 inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
     free(s);
     return cudaSuccess;
 }
 inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }  // synchronous: always done
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 inline cudaError_t cudaEventCreate(cudaEvent_t *e) {
     *e = (cudaEvent_t)malloc(1);
@@ -359,8 +603,9 @@ inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
 }
 inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t = nullptr) { return cudaSuccess; }
 inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }  // synchronous: always done
 inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t, cudaEvent_t) {
     *ms = 0.0f;
     return cudaSuccess;
 }
-inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned) { return cudaSuccess; }
+inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned = 0) { return cudaSuccess; }
