@@ -136,6 +136,7 @@ static int bench_cuda(Model *m, const ModelConfig *mc, int B, int train_steps, i
 #endif
 
 int main(int argc, char **argv) {
+    eir_set_progname("eir-bench-train");
     int threads = 2, B = 64, train_steps = 6, infer_steps = 6, math = 0;
     bool cuda = false;
     for (int i = 1; i + 1 < argc; i += 2) {

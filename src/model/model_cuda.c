@@ -342,9 +342,16 @@ void model_cuda_adamw(ModelCuda *g, const CudaAdamW *a) {
         grad_sum_squares_cuda(g->sumsq, g->grads, P, g->norm_scratch, g->stream);
         grad_clip_cuda(g->grads, P, g->sumsq, a->clip, g->stream);
     }
-    for (int i = 0; i < h->n_param_tensors; i++) {
+    // AdamW is elementwise: neighbouring tensors with the same decay setting form one contiguous
+    // range of the flat buffer and take one launch
+    for (int i = 0; i < h->n_param_tensors;) {
         const ParamTensor *p = &h->params[i];
-        adamw_update_cuda(g->params + p->offset, g->grads + p->offset, g->adam_m + p->offset, g->adam_v + p->offset,
-                          p->numel, a->lr, a->b1, a->b2, a->eps, p->decay ? a->wd : 0.0, a->step, g->stream);
+        size_t n = p->numel;
+        int j = i + 1;
+        while (j < h->n_param_tensors && h->params[j].decay == p->decay && h->params[j].offset == p->offset + n)
+            n += h->params[j++].numel;
+        adamw_update_cuda(g->params + p->offset, g->grads + p->offset, g->adam_m + p->offset, g->adam_v + p->offset, n,
+                          a->lr, a->b1, a->b2, a->eps, p->decay ? a->wd : 0.0, a->step, g->stream);
+        i = j;
     }
 }

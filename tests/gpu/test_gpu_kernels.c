@@ -12,6 +12,8 @@
 //   blocking, chunked column sums, online P.V) and contracts to fma; float32 keeps ~7 digits and
 //   the sums here are at most ~1200 terms, so observed errors should sit near 1e-6.
 // - The losses and the squared norm are accumulated in double: 1e-12 relative.
+// - The TF32 / bf16 modes of the linear layers: an elementwise bound from the operands' rounding
+//   (test_linear_math's comment), and they must differ from fp32 (the mode is applied).
 // Every check prints its measured error, so margins are visible on the GPU run.
 //
 //   test_gpu_kernels [GROUP]...   run only the groups whose name contains one of the words
@@ -326,6 +328,71 @@ static void test_linear(void *blas, int N, int in, int out_dim, bool bias) {
     free(x), free(w), free(b), free(g), free(dx), free(dw), free(db), free(y), free(dx_acc), free(dw_unused), free(scr);
 }
 
+// The TF32 / bf16 modes of the linear layers (cuda_blas_set_math) against the fp32 CPU, with an
+// elementwise bound from the operands: each product a*b of operands rounded to a p-bit mantissa
+// (unit roundoff u = 2^-11 for TF32, 2^-8 for bf16) is off by at most (2u + u^2)|a||b|, and the
+// fp32 accumulation of k terms adds at most k * 2^-24 * sum|a||b|, so
+//   |gpu - cpu| <= (2.01u + k 2^-24) * (|A| |B|)_ij + 1e-6 * max|cpu|
+// (the last term for the CPU's own fp32 rounding). Also checks that the mode is applied at all: an
+// exact match with fp32 would mean the operands were not rounded.
+static void check_bounded(const char *name, const float *dev, const float *cpu, const double *absprod, size_t n,
+                          double coef, double *worst_ratio) {
+    float *g = down(dev, n);
+    double maxref = 0.0, ratio = 0.0, maxdiff = 0.0;
+    for (size_t i = 0; i < n; i++) maxref = fmax(maxref, fabs((double)cpu[i]));
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)g[i] - (double)cpu[i]);
+        double bound = coef * absprod[i] + 1e-6 * maxref;
+        ratio = fmax(ratio, isnan(d) ? INFINITY : d / bound);
+        maxdiff = fmax(maxdiff, d);
+    }
+    bool ok = ratio <= 1.0 && maxdiff > 0.0;
+    printf("  %-46s %s  worst error / bound %.3f, max error %.2e%s\n", name, ok ? "ok  " : "FAIL", ratio, maxdiff,
+           maxdiff > 0.0 ? "" : " (identical to fp32: mode not applied)");
+    if (!ok) g_test_failures++;
+    *worst_ratio = fmax(*worst_ratio, ratio);
+    free(g);
+}
+
+static void test_linear_math(void *blas, int N, int in, int out_dim, CudaMath math) {
+    const char *mode = math == CUDA_MATH_TF32 ? "tf32" : "bf16";
+    double u = math == CUDA_MATH_TF32 ? ldexp(1.0, -11) : ldexp(1.0, -8);
+    printf("linear %s N=%d in=%d out=%d\n", mode, N, in, out_dim);
+    size_t ni = (size_t)N * in, no = (size_t)N * out_dim, nw = (size_t)in * out_dim;
+    float bw = 1.0f / sqrtf((float)in);
+    float *x = host_rand(ni, -1, 1), *w = host_rand(nw, -bw, bw), *g = host_rand(no, -1, 1);
+    float *y = malloc(no * sizeof(float)), *dx = malloc(ni * sizeof(float)), *dw = calloc(nw, sizeof(float));
+    float *scr = malloc((linear_backward_scratch_floats(N, in, out_dim) + 1) * sizeof(float));
+    linear_forward(y, x, w, NULL, N, in, out_dim, N);
+    linear_backward(dx, dw, NULL, g, x, w, N, in, out_dim, false, scr);
+    // |A||B| of each product: y = x W^T (k = in), dx = g W (k = out), dW = g^T x (k = N)
+    double *ay = calloc(no, sizeof(double)), *adx = calloc(ni, sizeof(double)), *adw = calloc(nw, sizeof(double));
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < out_dim; o++)
+            for (int i = 0; i < in; i++) {
+                double p = fabs((double)x[(size_t)n * in + i]), q = fabs((double)w[(size_t)o * in + i]),
+                       r = fabs((double)g[(size_t)n * out_dim + o]);
+                ay[(size_t)n * out_dim + o] += p * q;
+                adx[(size_t)n * in + i] += r * q;
+                adw[(size_t)o * in + i] += r * p;
+            }
+    float *d_x = devf(x, ni), *d_w = devf(w, nw), *d_g = devf(g, no), *d_y = devz(no), *d_dx = devz(ni), *d_dw = devz(nw);
+    cuda_blas_set_math(blas, math);
+    linear_forward_cuda(blas, d_y, d_x, d_w, NULL, N, in, out_dim, NULL);
+    linear_backward_cuda(blas, d_dx, d_dw, NULL, d_g, d_x, d_w, N, in, out_dim, false, NULL, NULL);
+    cuda_blas_set_math(blas, CUDA_MATH_FP32);
+    double worst = 0.0, e = ldexp(1.0, -24);
+    char name[64];
+    snprintf(name, sizeof name, "linear %s forward", mode);
+    check_bounded(name, d_y, y, ay, no, 2.01 * u + in * e, &worst);
+    snprintf(name, sizeof name, "linear %s backward dinp", mode);
+    check_bounded(name, d_dx, dx, adx, ni, 2.01 * u + out_dim * e, &worst);
+    snprintf(name, sizeof name, "linear %s backward dweight", mode);
+    check_bounded(name, d_dw, dw, adw, nw, 2.01 * u + N * e, &worst);
+    cuda_free(d_x), cuda_free(d_w), cuda_free(d_g), cuda_free(d_y), cuda_free(d_dx), cuda_free(d_dw);
+    free(x), free(w), free(g), free(y), free(dx), free(dw), free(scr), free(ay), free(adx), free(adw);
+}
+
 static void test_layerscale(int N, int C, bool with_x) {
     printf("layerscale_residual N=%d C=%d x=%s\n", N, C, with_x ? "yes" : "NULL");
     size_t n = (size_t)N * C;
@@ -580,6 +647,9 @@ static int run_all(void) {
     if (want("linear")) test_linear(blas, 1152, 256, 64, false);   // w3
     if (want("linear")) test_linear(blas, 37, 512, 256, true);     // fusion downsample with bias
     if (want("linear")) test_linear(blas, 37, 256, 2, true);       // head
+    if (want("linear")) test_linear_math(blas, 384, 64, 192, CUDA_MATH_TF32);
+    if (want("linear")) test_linear_math(blas, 384, 64, 192, CUDA_MATH_BF16);
+    if (want("linear")) test_linear_math(blas, 37, 256, 64, CUDA_MATH_BF16);
     if (want("layerscale")) test_layerscale(500, 64, true);
     if (want("layerscale")) test_layerscale(37, 256, false);
     if (want("swiglu_gelu")) test_swiglu_gelu(300, 256);
