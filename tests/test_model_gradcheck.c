@@ -54,21 +54,6 @@ static int argmax_unchanged(void *p) {
     return 1;
 }
 
-static void base_input(ModelInputSpec *s, const char *name, int L, int W, PositionKind pos, PoolKind pool) {
-    memset(s, 0, sizeof *s);
-    strcpy(s->name, name);
-    s->vocab = 261, s->max_length = L, s->d = 8, s->heads = 2, s->layers = 2, s->ffn = 16, s->window = W;
-    s->position = pos, s->pool = pool, s->position_dropout = 0.1f, s->dropout = 0.15f;
-}
-
-static void base_target(ModelTargetSpec *t, const char *out, const char *col, int K, int dim) {
-    memset(t, 0, sizeof *t);
-    strcpy(t->output_name, out);
-    strcpy(t->column, col);
-    t->n_classes = K, t->continuous = K == 0, t->layers = 2, t->dim = dim;
-    t->rb_do = 0.1f, t->fc_do = 0.1f, t->sd_p = 0.3f;
-}
-
 static void setup(Fixture *f, const ModelConfig *mc, bool train, bool mixup, uint64_t step) {
     memset(f, 0, sizeof *f);
     f->B = B_ROWS;
@@ -229,15 +214,6 @@ static int check_model(Fixture *f, const char *label, bool corrupt) {
     return fails;
 }
 
-static void two_targets(ModelConfig *mc) {
-    mc->fusion_layers = 2, mc->fusion_dim = 8, mc->fusion_rb_do = 0.1f, mc->fusion_sd_p = 0.3f;
-    mc->n_targets = 3;
-    base_target(&mc->targets[0], "out_a", "colA", 2, 8);  // head input 8 == 8: no downsample
-    base_target(&mc->targets[1], "out_a", "colB", 3, 6);  // 8 -> 6: downsample in the head
-    mc->targets[1].label_smoothing = 0.1f;
-    base_target(&mc->targets[2], "out_b", "value", 0, 8);  // continuous
-}
-
 static void run_config(const char *label, const ModelConfig *mc, bool train, bool mixup, bool need_sd_mix) {
     Fixture f;
     uint64_t step = 1;
@@ -264,32 +240,32 @@ int main(void) {
     //    pooling, embed + encode positions, mixup, dropout, stochastic depth mixed.
     memset(&mc, 0, sizeof mc);
     mc.n_inputs = 2;
-    base_input(&mc.inputs[0], "bytes_a", 10, 4, POS_EMBED, POOL_AVG);
-    base_input(&mc.inputs[1], "bytes_b", 8, 8, POS_ENCODE, POOL_MAX);
-    two_targets(&mc);
+    tm_base_input(&mc.inputs[0], "bytes_a", 10, 4, POS_EMBED, POOL_AVG);
+    tm_base_input(&mc.inputs[1], "bytes_b", 8, 8, POS_ENCODE, POOL_MAX);
+    tm_two_targets(&mc);
     run_config("[two inputs, mixup, train]", &mc, true, true, true);
 
     // 2. one input, max pooling, encode, causal mask, no mixup
     memset(&mc, 0, sizeof mc);
     mc.n_inputs = 1;
-    base_input(&mc.inputs[0], "bytes", 10, 4, POS_ENCODE, POOL_MAX);
+    tm_base_input(&mc.inputs[0], "bytes", 10, 4, POS_ENCODE, POOL_MAX);
     mc.inputs[0].masked = true;
-    two_targets(&mc);
+    tm_two_targets(&mc);
     run_config("[max, encode, causal]", &mc, true, false, false);
 
     // 3. no pooling (fusion input = all padded tokens), embed, mixup
     memset(&mc, 0, sizeof mc);
     mc.n_inputs = 1;
-    base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_NONE);
-    two_targets(&mc);
+    tm_base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_NONE);
+    tm_two_targets(&mc);
     run_config("[pool none, mixup]", &mc, true, true, true);
 
     // 4. no windowing (window_size 0 = one window of L), avg, eval mode (no dropout / sd / mixup)
     memset(&mc, 0, sizeof mc);
     mc.n_inputs = 1;
-    base_input(&mc.inputs[0], "bytes", 12, 0, POS_EMBED, POOL_AVG);
+    tm_base_input(&mc.inputs[0], "bytes", 12, 0, POS_EMBED, POOL_AVG);
     mc.inputs[0].heads = 4;  // head dim 2
-    two_targets(&mc);
+    tm_two_targets(&mc);
     mc.targets[0].layers = 1;  // a head with a single block
     mc.fusion_layers = 3;      // fusion keys 0.0, 1.0, 1.1
     run_config("[no window, eval]", &mc, false, false, false);
@@ -297,17 +273,17 @@ int main(void) {
     // 4b. head dim 8 (the vectorised attention path of the tutorial): d=16, 2 heads, causal
     memset(&mc, 0, sizeof mc);
     mc.n_inputs = 1;
-    base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_AVG);
+    tm_base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_AVG);
     mc.inputs[0].d = 16, mc.inputs[0].ffn = 24, mc.inputs[0].masked = true;
-    two_targets(&mc);
+    tm_two_targets(&mc);
     run_config("[head dim 8, causal, mixup]", &mc, true, true, false);
 
     // 5. the checker must catch a broken gradient
     {
         memset(&mc, 0, sizeof mc);
         mc.n_inputs = 1;
-        base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_AVG);
-        two_targets(&mc);
+        tm_base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_AVG);
+        tm_two_targets(&mc);
         Fixture f;
         setup(&f, &mc, true, true, 1);
         CHECK_MSG(check_model(&f, "[corrupted on purpose, expected fail]", true) >= 1, "broken gradient not caught");
@@ -330,8 +306,8 @@ int main(void) {
     {
         memset(&mc, 0, sizeof mc);
         mc.n_inputs = 1;
-        base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_AVG);
-        two_targets(&mc);
+        tm_base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_AVG);
+        tm_two_targets(&mc);
         Fixture f;
         setup(&f, &mc, true, false, 5);
         uint64_t ids[4] = {40, 41, 42, 43};
@@ -355,9 +331,9 @@ int main(void) {
     {
         memset(&mc, 0, sizeof mc);
         mc.n_inputs = 1;
-        base_input(&mc.inputs[0], "bytes", 300, 64, POS_EMBED, POOL_MAX);  // big enough to go parallel
+        tm_base_input(&mc.inputs[0], "bytes", 300, 64, POS_EMBED, POOL_MAX);  // big enough to go parallel
         mc.inputs[0].d = 32, mc.inputs[0].heads = 4, mc.inputs[0].ffn = 64;
-        two_targets(&mc);
+        tm_two_targets(&mc);
         Fixture f;
         setup(&f, &mc, true, true, 3);
         int saved = omp_get_max_threads();

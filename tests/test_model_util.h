@@ -1,4 +1,5 @@
-// test_model_util.h: finite-difference gradient checking shared by the layer and model tests.
+// test_model_util.h: finite-difference gradient checking and tiny model configurations shared by
+// the layer and model tests (CPU and GPU).
 //
 // The layers compute in float. The checker perturbs one float element x[i] by +-eps, evaluates a
 // scalar objective (accumulated in double by the caller), and compares the central difference
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "common/rng.h"
+#include "model/model.h"
 
 typedef double (*gc_objective_fn)(void *ctx);
 
@@ -88,4 +90,33 @@ static inline int gc_check(const char *name, float *x, const float *ana, size_t 
         fprintf(stderr, "  gradcheck %-28s n=%zu checked=%zu fails=%d worst[%zu]: num %.6g ana %.6g (err/tol %.3g)\n", name,
                 n, checks, fails, worst_i, worst_num, worst_ana, worst);
     return fails;
+}
+
+// Tiny model configurations shared by the model tests (CPU gradient checks, GPU vs CPU): an input
+// of L bytes in windows of W, d=8, 2 heads, 2 layers, FFN 16, dropout everywhere; a head of
+// `dim` with K classes (K = 0: continuous), 2 blocks, dropout and stochastic depth.
+static inline void tm_base_input(ModelInputSpec *s, const char *name, int L, int W, PositionKind pos, PoolKind pool) {
+    memset(s, 0, sizeof *s);
+    strcpy(s->name, name);
+    s->vocab = 261, s->max_length = L, s->d = 8, s->heads = 2, s->layers = 2, s->ffn = 16, s->window = W;
+    s->position = pos, s->pool = pool, s->position_dropout = 0.1f, s->dropout = 0.15f;
+}
+
+static inline void tm_base_target(ModelTargetSpec *t, const char *out, const char *col, int K, int dim) {
+    memset(t, 0, sizeof *t);
+    strcpy(t->output_name, out);
+    strcpy(t->column, col);
+    t->n_classes = K, t->continuous = K == 0, t->layers = 2, t->dim = dim;
+    t->rb_do = 0.1f, t->fc_do = 0.1f, t->sd_p = 0.3f;
+}
+
+// Fusion of 2 blocks (8) and three targets: 2 classes (no downsample), 3 classes with label
+// smoothing (downsample 8 -> 6), and a continuous one.
+static inline void tm_two_targets(ModelConfig *mc) {
+    mc->fusion_layers = 2, mc->fusion_dim = 8, mc->fusion_rb_do = 0.1f, mc->fusion_sd_p = 0.3f;
+    mc->n_targets = 3;
+    tm_base_target(&mc->targets[0], "out_a", "colA", 2, 8);
+    tm_base_target(&mc->targets[1], "out_a", "colB", 3, 6);
+    mc->targets[1].label_smoothing = 0.1f;
+    tm_base_target(&mc->targets[2], "out_b", "value", 0, 8);
 }

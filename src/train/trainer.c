@@ -92,7 +92,7 @@ void trainer_split_targets(Trainer *t, int rows) {
 
 // Mixup (spec §4.2, §10): lambda ~ Beta(a, a) once per global step (all ranks agree); the pairing
 // permutes this rank's local rows, keyed by the step and the rank's first global batch position.
-void trainer_mixup_draw(Trainer *t, long step, float *lambda) {
+static void mixup_draw(Trainer *t, long step, float *lambda) {
     double a = t->cfg->global.training_control.mixing_alpha;
     RngStream r;
     rng_stream_init(&r, t->seed, rng_purpose(RNG_MIXUP, 0), (uint64_t)step, 0);
@@ -106,6 +106,20 @@ void trainer_mixup_draw(Trainer *t, long step, float *lambda) {
         t->mix_perm[i] = t->mix_perm[j];
         t->mix_perm[j] = tmp;
     }
+}
+
+// With the batch of `step` in the batch buffers: its per-target labels, global sample ids and the
+// training forward context (dropout streams, mixup lambda and pairing).
+ForwardCtx trainer_step_ctx(Trainer *t, long step) {
+    trainer_split_targets(t, t->local_rows);
+    for (int r = 0; r < t->local_rows; r++) t->sample_ids[r] = (uint64_t)t->sample_idx[r];
+    ForwardCtx ctx = {.train = true, .seed = t->seed, .step = (uint64_t)step, .sample_ids = t->sample_ids};
+    if (t->cfg->global.training_control.mixing_alpha > 0) {
+        ctx.mixup = true;
+        mixup_draw(t, step, &ctx.mixup_lambda);
+        ctx.mixup_perm = t->mix_perm;
+    }
+    return ctx;
 }
 
 // Denominators: present labels per target over the GLOBAL batch (buf[0..T)), so that summing the
@@ -138,14 +152,7 @@ static double forward_backward(Trainer *t, long step, double *target_losses) {
     if (dataset_train_batch(&t->ds, t->prog.epoch, t->prog.iter_in_epoch, step, t->tokens, t->targets,
                             t->sample_idx) != 0)
         eir_die_user("rank %d: %s", t->comm->rank, dataset_error(&t->ds));
-    trainer_split_targets(t, rows);
-    for (int r = 0; r < rows; r++) t->sample_ids[r] = (uint64_t)t->sample_idx[r];
-    ForwardCtx ctx = {.train = true, .seed = t->seed, .step = (uint64_t)step, .sample_ids = t->sample_ids};
-    if (t->cfg->global.training_control.mixing_alpha > 0) {
-        ctx.mixup = true;
-        trainer_mixup_draw(t, step, &ctx.mixup_lambda);
-        ctx.mixup_perm = t->mix_perm;
-    }
+    ForwardCtx ctx = trainer_step_ctx(t, step);
     model_forward(&t->model, (const int32_t *const *)t->tokens, rows, &ctx);
     int T = t->n_targets;
     double *buf = calloc_check((size_t)2 * T + 1, sizeof(double));

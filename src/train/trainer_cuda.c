@@ -156,14 +156,7 @@ double trainer_cuda_step(Trainer *t, long step, double *target_losses) {
         eir_die_user("rank %d: %s", t->comm->rank, dataset_error(&t->ds));
     }
     tc->pf_step = 0;
-    trainer_split_targets(t, rows);
-    for (int r = 0; r < rows; r++) t->sample_ids[r] = (uint64_t)t->sample_idx[r];
-    ForwardCtx ctx = {.train = true, .seed = t->seed, .step = (uint64_t)step, .sample_ids = t->sample_ids};
-    if (t->cfg->global.training_control.mixing_alpha > 0) {
-        ctx.mixup = true;
-        trainer_mixup_draw(t, step, &ctx.mixup_lambda);
-        ctx.mixup_perm = t->mix_perm;
-    }
+    ForwardCtx ctx = trainer_step_ctx(t, step);
     model_cuda_forward(&tc->g, staged ? NULL : (const int32_t *const *)t->tokens, rows, &ctx);
     int T = t->n_targets;
     double *buf = calloc_check((size_t)2 * T + 1, sizeof(double));

@@ -57,7 +57,7 @@ typedef struct {
 
 // trainer.c: the pieces of a step that the CPU and GPU paths share
 void trainer_split_targets(Trainer *t, int rows);
-void trainer_mixup_draw(Trainer *t, long step, float *lambda);
+ForwardCtx trainer_step_ctx(Trainer *t, long step);
 void trainer_label_counts(Trainer *t, int rows, double *buf);
 double trainer_sum_losses(Trainer *t, double loss, const float *tl, double *buf, double *target_losses);
 void trainer_add_gradient_noise(Trainer *t, float *grads, long step);

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_model_util.h"
 #include "test_util.h"
 
 #ifdef EIR_HAVE_CUDA
@@ -51,28 +52,6 @@ static uint64_t next_u64(void) {
     return rng_state;
 }
 static float uniform(float lo, float hi) { return lo + (hi - lo) * (float)((next_u64() >> 40) * (1.0 / 16777216.0)); }
-
-static void base_input(ModelInputSpec *s, const char *name, int L, int W, PositionKind pos, PoolKind pool) {
-    memset(s, 0, sizeof *s);
-    strcpy(s->name, name);
-    s->vocab = 261, s->max_length = L, s->d = 8, s->heads = 2, s->layers = 2, s->ffn = 16, s->window = W;
-    s->position = pos, s->pool = pool, s->position_dropout = 0.1f, s->dropout = 0.15f;
-}
-static void base_target(ModelTargetSpec *t, const char *out, const char *col, int K, int dim) {
-    memset(t, 0, sizeof *t);
-    strcpy(t->output_name, out);
-    strcpy(t->column, col);
-    t->n_classes = K, t->continuous = K == 0, t->layers = 2, t->dim = dim;
-    t->rb_do = 0.1f, t->fc_do = 0.1f, t->sd_p = 0.3f;
-}
-static void two_targets(ModelConfig *mc) {
-    mc->fusion_layers = 2, mc->fusion_dim = 8, mc->fusion_rb_do = 0.1f, mc->fusion_sd_p = 0.3f;
-    mc->n_targets = 3;
-    base_target(&mc->targets[0], "out_a", "colA", 2, 8);
-    base_target(&mc->targets[1], "out_a", "colB", 3, 6);
-    mc->targets[1].label_smoothing = 0.1f;
-    base_target(&mc->targets[2], "out_b", "value", 0, 8);
-}
 
 typedef struct {
     int32_t *tokens[MODEL_MAX_INPUTS];
@@ -329,39 +308,39 @@ static int run_all(void) {
     // the gradcheck configurations
     memset(&mc, 0, sizeof mc);
     mc.n_inputs = 2;
-    base_input(&mc.inputs[0], "bytes_a", 10, 4, POS_EMBED, POOL_AVG);
-    base_input(&mc.inputs[1], "bytes_b", 8, 8, POS_ENCODE, POOL_MAX);
-    two_targets(&mc);
+    tm_base_input(&mc.inputs[0], "bytes_a", 10, 4, POS_EMBED, POOL_AVG);
+    tm_base_input(&mc.inputs[1], "bytes_b", 8, 8, POS_ENCODE, POOL_MAX);
+    tm_two_targets(&mc);
     check_one_pass("[two inputs, mixup, train]", &mc, true, true);
     ModelConfig two = mc;
 
     memset(&mc, 0, sizeof mc);
     mc.n_inputs = 1;
-    base_input(&mc.inputs[0], "bytes", 10, 4, POS_ENCODE, POOL_MAX);
+    tm_base_input(&mc.inputs[0], "bytes", 10, 4, POS_ENCODE, POOL_MAX);
     mc.inputs[0].masked = true;
-    two_targets(&mc);
+    tm_two_targets(&mc);
     check_one_pass("[max, encode, causal]", &mc, true, false);
 
     memset(&mc, 0, sizeof mc);
     mc.n_inputs = 1;
-    base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_NONE);
-    two_targets(&mc);
+    tm_base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_NONE);
+    tm_two_targets(&mc);
     check_one_pass("[pool none, mixup]", &mc, true, true);
 
     memset(&mc, 0, sizeof mc);
     mc.n_inputs = 1;
-    base_input(&mc.inputs[0], "bytes", 12, 0, POS_EMBED, POOL_AVG);
+    tm_base_input(&mc.inputs[0], "bytes", 12, 0, POS_EMBED, POOL_AVG);
     mc.inputs[0].heads = 4;
-    two_targets(&mc);
+    tm_two_targets(&mc);
     mc.targets[0].layers = 1;
     mc.fusion_layers = 3;
     check_one_pass("[no window, eval]", &mc, false, false);
 
     memset(&mc, 0, sizeof mc);
     mc.n_inputs = 1;
-    base_input(&mc.inputs[0], "bytes", 16, 8, POS_EMBED, POOL_AVG);
+    tm_base_input(&mc.inputs[0], "bytes", 16, 8, POS_EMBED, POOL_AVG);
     mc.inputs[0].d = 16, mc.inputs[0].ffn = 24, mc.inputs[0].masked = true;
-    two_targets(&mc);
+    tm_two_targets(&mc);
     check_one_pass("[head dim 8, causal, mixup]", &mc, true, true);
     ModelConfig hd8 = mc;
 
