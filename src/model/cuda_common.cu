@@ -81,22 +81,42 @@ extern "C" void cuda_host_free(void *p) {
     if (p) CUDA_CHECK(cudaFreeHost(p));
 }
 
-extern "C" int cuda_pick_device(int rank, int local_rank, int local_size) {
+extern "C" int cuda_rank_device(int rank, int local_rank, int local_size, char *why, size_t whylen) {
     int n = cuda_device_count();
     const char *env = getenv("EIR_CUDA_DEVICE");
     if (env && *env) {
         char *end;
         long d = strtol(env, &end, 10);
-        if (*end || d < 0 || d >= n)
-            eir_die_user("rank %d: EIR_CUDA_DEVICE=%s: expected a device number in [0, %d)", rank, env, n);
+        if (*end || d < 0 || d >= n) {
+            snprintf(why, whylen, "rank %d: EIR_CUDA_DEVICE=%s: expected a device number in [0, %d)", rank, env, n);
+            return -1;
+        }
         return (int)d;
     }
-    if (n <= 0) eir_die_user("rank %d: --device cuda: no usable CUDA device on this node", rank);
+    if (n <= 0) {
+        snprintf(why, whylen, "rank %d: no usable CUDA device on this node", rank);
+        return -1;
+    }
     if (n >= local_size) return local_rank;
     if (n == 1) return 0;  // one visible GPU per rank: the launcher bound them (Slurm --gpus-per-task)
-    eir_die_user("rank %d: %d ranks on this node but %d CUDA devices: one GPU per rank is needed "
-                 "(start fewer ranks, or set EIR_CUDA_DEVICE)", rank, local_size, n);
+    snprintf(why, whylen, "rank %d: %d ranks on this node but %d CUDA devices: one GPU per rank is needed "
+             "(start fewer ranks, or set EIR_CUDA_DEVICE)", rank, local_size, n);
     return -1;
+}
+
+extern "C" int cuda_pick_device(int rank, int local_rank, int local_size) {
+    char why[256];
+    int d = cuda_rank_device(rank, local_rank, local_size, why, sizeof why);
+    if (d < 0) eir_die_user("%s", why);
+    return d;
+}
+
+extern "C" int cuda_device_bus_id(int device, char *buf, int len) {
+    if (cudaDeviceGetPCIBusId(buf, len, device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return -1;
+    }
+    return 0;
 }
 
 extern "C" void *cuda_stream_create(void) {

@@ -70,6 +70,11 @@ typedef struct {
 // least as many GPUs as local ranks; else GPU 0 when each rank sees exactly one GPU (a launcher
 // such as Slurm's --gpus-per-task bound them). Dies, naming the rank, when no GPU fits.
 int cuda_pick_device(int rank, int local_rank, int local_size);
+// The same rule without dying: -1 and the reason in why.
+int cuda_rank_device(int rank, int local_rank, int local_size, char *why, size_t whylen);
+// PCI bus id of a device ("0000:3b:00.0"), to tell whether two ranks were given the same GPU;
+// 0, or -1 on failure.
+int cuda_device_bus_id(int device, char *buf, int len);
 
 // Allocates everything on `device` for batches of up to max_batch rows and uploads host's
 // parameters (host must be built; its activations are not needed). AdamW moments start at zero.

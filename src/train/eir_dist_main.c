@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "data/cli_args.h"
@@ -18,6 +19,9 @@
 #include "common/threads.h"
 #ifdef EIR_HAVE_CUDA
 #include "model/cuda_common.h"
+#ifdef EIR_HAVE_CUDA
+#include "model/model_cuda.h"
+#endif
 #endif
 #include "train/trainer.h"
 
@@ -82,8 +86,10 @@ static void parse_program_flags(const StrList *rest, ProgramFlags *pf) {
 
 // Which device trains: --device, else accelerator.hardware when it names one, else
 // basic_experiment.device when it is not EIR's deprecated default "cpu", else auto (a GPU when
-// the build has the CUDA backend and the node shows one, as EIR's accelerator "auto").
-static bool choose_device(const char *flag, const ExperimentConfig *cfg, int rank) {
+// the build has the CUDA backend and the node shows one, as EIR's accelerator "auto"). Returns
+// this rank's CUDA device, or -1 for the CPU. Collective: ranks of one node must not share a GPU
+// (NCCL refuses it), which is checked over the job; "auto" then falls back to the CPU, "cuda" fails.
+static int choose_device(const char *flag, const ExperimentConfig *cfg, Comm *comm) {
     const char *hw = cfg->global.accelerator.hardware, *be = cfg->global.basic_experiment.device;
     const char *want = flag                                    ? flag
                        : hw && strcmp(hw, "auto")              ? (!strcmp(hw, "gpu") ? "cuda" : hw)
@@ -91,29 +97,56 @@ static bool choose_device(const char *flag, const ExperimentConfig *cfg, int ran
                                                                : "auto";
     const char *why = flag ? "--device" : hw && strcmp(hw, "auto") ? "accelerator.hardware"
                       : be && strcmp(be, "cpu") ? "basic_experiment.device" : "auto";
-    int gpus = 0;
-#ifdef EIR_HAVE_CUDA
-    gpus = cuda_device_count();
-#endif
-    if (!strcmp(want, "cuda")) {
+    bool root = comm->rank == 0;
 #ifndef EIR_HAVE_CUDA
+    if (!strcmp(want, "cuda"))
         eir_die_user("device cuda (%s): this eir-dist was built without the CUDA backend (CUDA toolkit + NCCL not "
                      "found at build time); use --device cpu", why);
-#endif
-        if (!gpus) eir_die_user("device cuda (%s): no CUDA device is available on this machine; use --device cpu or auto", why);
-        return true;
-    }
-    if (!strcmp(want, "auto") && gpus > 0) return true;
-    if (rank == 0)
-        log_msg(LOG_INFO, "eir.train", "device: cpu (%s)",
-                !strcmp(want, "cpu") ? "as configured"
-#ifdef EIR_HAVE_CUDA
-                                     : "no CUDA device found"
+    if (root) log_msg(LOG_INFO, "eir.train", "device: cpu (%s)", !strcmp(want, "cpu") ? "as configured" : "built without the CUDA backend");
+    return -1;
 #else
-                                     : "built without the CUDA backend"
+    int gpus = cuda_device_count();
+    if (!strcmp(want, "cuda") && !gpus)
+        eir_die_user("device cuda (%s): no CUDA device is available on this machine; use --device cpu or auto", why);
+    if (!strcmp(want, "cpu") || !gpus) {
+        if (root) log_msg(LOG_INFO, "eir.train", "device: cpu (%s)", !strcmp(want, "cpu") ? "as configured" : "no CUDA device found");
+        return -1;
+    }
+    char reason[512] = "";
+    int dev = cuda_rank_device(comm->rank, comm->local_rank, comm->local_size, reason, sizeof reason);
+    // every rank's (host, GPU bus id), to find ranks that were given the same GPU
+    char key[384] = "", host[256] = "", bus[64] = "";
+    if (dev >= 0) {
+        if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "?");
+        if (cuda_device_bus_id(dev, bus, (int)sizeof bus) != 0) snprintf(bus, sizeof bus, "device %d", dev);
+        snprintf(key, sizeof key, "%s|%s", host, bus);
+    }
+    size_t total = 0;
+    char *all = comm_gatherv(comm, key, sizeof key, 0, &total);
+    int32_t verdict = dev < 0;
+    if (root) {
+        int n = (int)(total / sizeof key);
+        for (int a = 0; a < n && !(verdict & 2); a++)
+            for (int b = a + 1; b < n && all[a * sizeof key]; b++)
+                if (!strcmp(all + a * sizeof key, all + b * sizeof key)) {
+                    const char *bar = strchr(all + a * sizeof key, '|');
+                    snprintf(reason, sizeof reason, "ranks %d and %d share GPU %s of node %.*s: one GPU per rank is "
+                             "needed (start fewer ranks, or give each rank its own, e.g. Slurm --gpus-per-task=1 or "
+                             "EIR_CUDA_DEVICE)", a, b, bar + 1, (int)(bar - (all + a * sizeof key)), all + a * sizeof key);
+                    verdict |= 2;
+                    break;
+                }
+        free(all);
+    }
+    comm_allreduce_max_i32(comm, &verdict, 1);
+    if (verdict) {
+        if (!reason[0]) snprintf(reason, sizeof reason, "a rank found no CUDA device of its own");
+        if (!strcmp(want, "cuda")) eir_die_user("device cuda (%s): %s", why, reason);
+        if (root) log_msg(LOG_INFO, "eir.train", "device: cpu (auto: %s)", reason);
+        return -1;
+    }
+    return dev;
 #endif
-        );
-    return false;
 }
 
 static int math_from_precision(const char *p) {
@@ -174,9 +207,10 @@ int main(int argc, char **argv) {
         check_fresh_run_folder(run);
     }
 
-    bool use_cuda = choose_device(pf.device, &cfg, comm.rank);
+    int cuda_device = choose_device(pf.device, &cfg, &comm);
+    bool use_cuda = cuda_device >= 0;
     if (use_cuda && pf.dry_run && comm.rank == 0)
-        log_msg(LOG_INFO, "eir.train", "device: cuda (%d GPU(s) on this node)", cuda_device_count());
+        log_msg(LOG_INFO, "eir.train", "device: cuda:%d on rank 0 (one GPU per rank)", cuda_device);
     int cuda_math = math_from_precision(cfg.global.accelerator.precision);
     if (!use_cuda && cuda_math && comm.rank == 0)
         log_msg(LOG_INFO, "eir.train", "accelerator.precision %s applies to GPUs; the CPU computes in fp32",

@@ -4,6 +4,8 @@
 #     depth, mixup, clipping) to the CPU run's parameters within 1e-5 relative L2 and the same
 #     validation perf-average at every validation (4 decimals);
 #  2. a GPU run interrupted at step 13 and resumed ends bit for bit where the straight GPU run ends;
+#     a CPU run resumed on the GPU ends where the CPU run ends; --device auto picks the GPU,
+#     accelerator.hardware / accelerator.precision (bf16-mixed) apply;
 #  3. the GPU-trained model file predicts on the CPU (eir-predict) and on the GPU
 #     (eir-predict --device cuda, eir-serve --device cuda over HTTP/2) with the same
 #     probabilities to fp32 rounding;
@@ -11,7 +13,7 @@
 #     two CPU ranks end at the same parameters (1e-5; two ranks, because mixup pairs rows within
 #     a rank) — in the emulated build NCCL is emulated over MPI, so there this checks the
 #     bucket/event wiring, not NCCL itself;
-#  5. bad device requests fail clearly.
+#  5. bad device requests fail clearly (also: two ranks given the same GPU).
 # Skips (77) without the CUDA backend or a GPU.
 source "$(dirname "$0")/../cli_lib.sh"
 D=$TMP/data; make_tiny_dataset "$D"
@@ -50,6 +52,29 @@ timeout 600 "$BUILD/eir-dist" --resume run --device cuda >> log.txt 2>&1 || { ca
 cmp "$TMP/gpu/run/training_state.safetensors" run/training_state.safetensors \
   || fail "resumed GPU run's training state differs from the straight GPU run"
 pass "GPU resume is bit-exact"
+
+# 2b. the training state is the same on both devices: a CPU run interrupted at step 13 and resumed
+#     on the GPU ends where the straight runs end (1e-5)
+mkdir -p "$TMP/xr" && cd "$TMP/xr"
+rc=0; EIR_DIST_INTERRUPT_AT=13 timeout 600 "$BUILD/eir-dist" "${CFG[@]}" --device cpu > log.txt 2>&1 || rc=$?
+[ "$rc" = 75 ] || { cat log.txt; fail "interrupted CPU run should exit 75, got $rc"; }
+timeout 600 "$BUILD/eir-dist" --resume run --device cuda >> log.txt 2>&1 || { cat log.txt; fail "CPU run resumed on the GPU"; }
+"$BUILD/st_compare" "$TMP/cpu/run/training_state.safetensors" run/training_state.safetensors params 1e-5 \
+  || fail "a CPU run resumed on the GPU differs from the straight CPU run"
+pass "a CPU run resumes on the GPU"
+
+# 2c. device choice and precision from the configs
+(cd "$TMP" && "$BUILD/eir-dist" "${CFG[@]}" --dry-run > "$TMP/auto.txt" 2>&1) || fail "--dry-run"
+grep -q 'device: cuda' "$TMP/auto.txt" || fail "--device auto (the default) does not choose the GPU"
+(cd "$TMP" && "$BUILD/eir-dist" "${CFG[@]}" --g.accelerator.hardware=cpu --dry-run > "$TMP/cpu.txt" 2>&1) || fail "--dry-run"
+grep -q 'device: cpu (as configured)' "$TMP/cpu.txt" || fail "accelerator.hardware: cpu is not obeyed"
+mkdir -p "$TMP/bf16" && cd "$TMP/bf16"
+timeout 600 "$BUILD/eir-dist" "${CFG[@]}" --g.basic_experiment.n_epochs=1 --g.accelerator.precision=bf16-mixed > log.txt 2>&1 \
+  || { cat log.txt; fail "bf16-mixed training"; }
+grep -q 'matrix products in bf16' log.txt || { cat log.txt; fail "bf16-mixed: not in the log"; }
+awk -F, 'NR>1 && ($2+0 != $2+0 || $2 > 5) {bad=1} END {exit bad}' run/train_average_history.log \
+  || fail "bf16-mixed: loss not finite"
+pass "auto picks the GPU; accelerator.hardware and accelerator.precision (bf16-mixed) apply"
 
 # 3. a GPU-trained model on the CPU and on the GPU
 M=$(ls "$TMP/gpu/run/saved_models/"*.safetensors | tail -1)
@@ -103,6 +128,13 @@ fi
 
 # 4. NCCL vs MPI between GPU ranks (one GPU per rank: needs 2 GPUs on a real machine)
 ngpu=$(nvidia-smi -L 2>/dev/null | wc -l || echo 0)
+if grep -q EMULATED "$TMP/gpu/log.txt"; then
+  # two ranks on one GPU: NCCL cannot, so cuda fails clearly (auto falls back to the CPU)
+  cd "$TMP"
+  EIR_EMU_GPUS=1 expect_fail 2 "ranks 0 and 1 share GPU" mpirun -np 2 "$BUILD/eir-dist" "${CFG[@]}" --device cuda --dry-run
+  pass "two ranks on one GPU are refused"
+  export EIR_EMU_GPUS=2  # one emulated GPU per rank from here on
+fi
 if grep -q EMULATED "$TMP/gpu/log.txt" || [ "$ngpu" -ge 2 ]; then
   run cpu2 2 cpu
   run nccl 2 cuda

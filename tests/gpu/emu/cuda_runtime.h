@@ -466,6 +466,12 @@ inline cudaError_t cudaGetDeviceCount(int *n) {
     *n = emu::device_count();
     return *n > 0 ? cudaSuccess : emu::fail_call(cudaErrorNoDevice);  // as the real runtime without a GPU
 }
+// Each emulated device has its own bus id, as the GPUs of a node do.
+inline cudaError_t cudaDeviceGetPCIBusId(char *buf, int len, int device) {
+    if (device < 0 || device >= emu::device_count() || len < 13) return emu::fail_call(cudaErrorInvalidValue);
+    snprintf(buf, (size_t)len, "0000:%02x:00.0", device + 1);
+    return cudaSuccess;
+}
 inline cudaError_t cudaGetLastError() {
     cudaError_t e = emu::last_error();
     emu::last_error() = cudaSuccess;
