@@ -59,18 +59,7 @@ static void setup(Fixture *f, const ModelConfig *mc, bool train, bool mixup, uin
     f->B = B_ROWS;
     model_build(&f->m, mc);
     model_init_params(&f->m, 77);
-    // LayerScale gammas to O(1) (init 1e-5 would hide the branches from the check), and every
-    // matrix to U(+-1/sqrt(fan_in)) (the N(0, 0.02) of W1/W2/W3/out_proj makes gradients so small
-    // that float rounding in the loss would dominate the finite differences)
-    for (int k = 0; k < f->m.n_param_tensors; k++) {
-        const ParamTensor *p = &f->m.params[k];
-        float *x = f->m.params_memory + p->offset;
-        if (strstr(p->name, ".gamma")) gc_fill(x, p->numel, 0.5f, 1.5f);
-        if (p->ndim == 2 && !strstr(p->name, "embedding")) {
-            float bound = 1.0f / sqrtf((float)p->shape[1]);
-            gc_fill(x, p->numel, -bound, bound);
-        }
-    }
+    tm_spread_params(&f->m);
     model_alloc_activations(&f->m, B_ROWS);
     for (int i = 0; i < mc->n_inputs; i++) {
         int L = f->m.config.inputs[i].max_length;

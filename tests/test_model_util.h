@@ -120,3 +120,18 @@ static inline void tm_two_targets(ModelConfig *mc) {
     mc->targets[1].label_smoothing = 0.1f;
     tm_base_target(&mc->targets[2], "out_b", "value", 0, 8);
 }
+
+// LayerScale gammas to O(1) (init 1e-5 would hide the branches from a check), and every matrix to
+// U(+-1/sqrt(fan_in)) (the N(0, 0.02) of W1/W2/W3/out_proj makes gradients so small that float
+// rounding in the loss would dominate finite differences).
+static inline void tm_spread_params(Model *m) {
+    for (int k = 0; k < m->n_param_tensors; k++) {
+        const ParamTensor *p = &m->params[k];
+        float *x = m->params_memory + p->offset;
+        if (strstr(p->name, ".gamma")) gc_fill(x, p->numel, 0.5f, 1.5f);
+        if (p->ndim == 2 && !strstr(p->name, "embedding")) {
+            float bound = 1.0f / sqrtf((float)p->shape[1]);
+            gc_fill(x, p->numel, -bound, bound);
+        }
+    }
+}

@@ -79,7 +79,7 @@ static void alloc_batch_buffers(Trainer *t) {
 }
 
 // Splits the dataset's [rows x n_targets] float targets into the model's per-target label arrays.
-void trainer_split_targets(Trainer *t, int rows) {
+static void split_targets(Trainer *t, int rows) {
     for (int k = 0; k < t->n_targets; k++)
         for (int r = 0; r < rows; r++) {
             float v = t->targets[(size_t)r * t->n_targets + k];
@@ -111,7 +111,7 @@ static void mixup_draw(Trainer *t, long step, float *lambda) {
 // With the batch of `step` in the batch buffers: its per-target labels, global sample ids and the
 // training forward context (dropout streams, mixup lambda and pairing).
 ForwardCtx trainer_step_ctx(Trainer *t, long step) {
-    trainer_split_targets(t, t->local_rows);
+    split_targets(t, t->local_rows);
     for (int r = 0; r < t->local_rows; r++) t->sample_ids[r] = (uint64_t)t->sample_idx[r];
     ForwardCtx ctx = {.train = true, .seed = t->seed, .step = (uint64_t)step, .sample_ids = t->sample_ids};
     if (t->cfg->global.training_control.mixing_alpha > 0) {
@@ -177,15 +177,23 @@ static double forward_backward(Trainer *t, long step, double *target_losses) {
     return loss;
 }
 
-// Gaussian noise of std gradient_noise, one stream per tensor and step (identical on all ranks).
-void trainer_add_gradient_noise(Trainer *t, float *grads, long step) {
+// The summed gradients (host buffer) before AdamW: 1/accumulation steps, global-norm clipping,
+// then Gaussian noise of std gradient_noise, one stream per tensor and step (same on all ranks).
+void trainer_prepare_grads(Trainer *t, float *grads, long step) {
     const Model *m = &t->model;
-    double sd = t->cfg->global.optimization.gradient_noise;
+    const OptimizationConfig *oc = &t->cfg->global.optimization;
+    int accum = oc->gradient_accumulation_steps > 1 ? oc->gradient_accumulation_steps : 1;
+    if (accum > 1) grad_scale(grads, m->num_parameters, 1.0f / (float)accum);
+    if (oc->gradient_clipping > 0) {
+        double f = grad_clip_factor(sqrt(grad_sum_squares(grads, m->num_parameters)), oc->gradient_clipping);
+        if (f < 1.0) grad_scale(grads, m->num_parameters, (float)f);
+    }
+    if (oc->gradient_noise <= 0) return;
     for (int i = 0; i < m->n_param_tensors; i++) {
         RngStream r;
         rng_stream_init(&r, t->seed, rng_purpose(RNG_NOISE, (uint32_t)i), (uint64_t)step, 0);
         float *g = grads + m->params[i].offset;
-        for (size_t j = 0; j < m->params[i].numel; j++) g[j] += (float)(sd * rng_next_normal(&r));
+        for (size_t j = 0; j < m->params[i].numel; j++) g[j] += (float)(oc->gradient_noise * rng_next_normal(&r));
     }
 }
 
@@ -206,14 +214,7 @@ static void optimizer_step(Trainer *t, long step) {
         t->comm_wait_total += t->reducer.t_finish_wait;
         t->comm_steps++;
     }
-    int accum = oc->gradient_accumulation_steps > 1 ? oc->gradient_accumulation_steps : 1;
-    if (accum > 1) grad_scale(m->grads_memory, m->num_parameters, 1.0f / (float)accum);
-    if (oc->gradient_clipping > 0) {
-        double norm = sqrt(grad_sum_squares(m->grads_memory, m->num_parameters));
-        double f = grad_clip_factor(norm, oc->gradient_clipping);
-        if (f < 1.0) grad_scale(m->grads_memory, m->num_parameters, (float)f);
-    }
-    if (oc->gradient_noise > 0) trainer_add_gradient_noise(t, m->grads_memory, step);
+    trainer_prepare_grads(t, m->grads_memory, step);
     AdamWStep s = trainer_next_adamw_step(t, step);
     for (int i = 0; i < m->n_param_tensors; i++) {
         const ParamTensor *p = &m->params[i];

@@ -9,7 +9,6 @@
 // (t->model.params_memory, t->adam_m/v) are refreshed only when a file is written.
 // EIR_DIST_GPU_COMM=mpi replaces NCCL by MPI on host copies of the gradients (a slower fallback,
 // and the reference the NCCL path is tested against).
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,14 +124,9 @@ static void optimizer_step(Trainer *t, long step) {
     int accum = oc->gradient_accumulation_steps > 1 ? oc->gradient_accumulation_steps : 1;
     CudaAdamW a = {.grad_scale = 1.0f / (float)accum, .clip = oc->gradient_clipping};
     if (oc->gradient_noise > 0) {
-        // the noise streams live on the host (trainer.c); the scale and clipping come first there
+        // the noise streams live on the host: scale, clip and noise there, as the CPU path does
         model_cuda_download_grads(&tc->g, tc->host_grads);
-        if (accum > 1) grad_scale(tc->host_grads, m->num_parameters, a.grad_scale);
-        if (oc->gradient_clipping > 0) {
-            double f = grad_clip_factor(sqrt(grad_sum_squares(tc->host_grads, m->num_parameters)), oc->gradient_clipping);
-            if (f < 1.0) grad_scale(tc->host_grads, m->num_parameters, (float)f);
-        }
-        trainer_add_gradient_noise(t, tc->host_grads, step);
+        trainer_prepare_grads(t, tc->host_grads, step);
         model_cuda_upload_grads(&tc->g, tc->host_grads);
         a.grad_scale = 1.0f;
         a.clip = 0;

@@ -56,11 +56,10 @@ typedef struct {
 } Trainer;
 
 // trainer.c: the pieces of a step that the CPU and GPU paths share
-void trainer_split_targets(Trainer *t, int rows);
 ForwardCtx trainer_step_ctx(Trainer *t, long step);
 void trainer_label_counts(Trainer *t, int rows, double *buf);
 double trainer_sum_losses(Trainer *t, double loss, const float *tl, double *buf, double *target_losses);
-void trainer_add_gradient_noise(Trainer *t, float *grads, long step);
+void trainer_prepare_grads(Trainer *t, float *grads, long step);
 AdamWStep trainer_next_adamw_step(Trainer *t, long step);
 
 // trainer_cuda.c (with the CUDA backend; elsewhere trainer_cuda_setup dies and nothing else is called)

@@ -2,7 +2,8 @@
 # The CUDA training path end to end (issue 7), on a GPU or in the emulated build (EIR_CUDA=EMU):
 #  1. eir-dist --device cuda trains the tiny run (20 steps; dropout, position dropout, stochastic
 #     depth, mixup, clipping) to the CPU run's parameters within 1e-5 relative L2 and the same
-#     validation perf-average at every validation (4 decimals);
+#     validation perf-average at every validation (4 decimals); also with gradient accumulation
+#     and gradient noise;
 #  2. a GPU run interrupted at step 13 and resumed ends bit for bit where the straight GPU run ends;
 #     a CPU run resumed on the GPU ends where the CPU run ends; --device auto picks the GPU,
 #     accelerator.hardware / accelerator.precision (bf16-mixed) apply;
@@ -43,6 +44,15 @@ vals "$TMP/cpu" > "$TMP/v1"; vals "$TMP/gpu" > "$TMP/v2"
 [ -s "$TMP/v1" ] || fail "no validation history"
 cmp "$TMP/v1" "$TMP/v2" || { paste "$TMP/v1" "$TMP/v2"; fail "GPU validation perf-average differs from the CPU's"; }
 pass "GPU training equals CPU training (parameters, validation)"
+
+# 1b. gradient accumulation and gradient noise (host streams) on the GPU: same as the CPU
+run cpu_an 1 cpu --g.basic_experiment.n_epochs=1 --g.optimization.gradient_accumulation_steps=2 \
+  --g.optimization.gradient_noise=0.001
+run gpu_an 1 cuda --g.basic_experiment.n_epochs=1 --g.optimization.gradient_accumulation_steps=2 \
+  --g.optimization.gradient_noise=0.001
+"$BUILD/st_compare" "$TMP/cpu_an/run/training_state.safetensors" "$TMP/gpu_an/run/training_state.safetensors" params 1e-5 \
+  || fail "GPU with gradient accumulation and noise differs from the CPU"
+pass "gradient accumulation and gradient noise on the GPU equal the CPU's"
 
 # 2. bit-exact resume on the GPU
 mkdir -p "$TMP/gr" && cd "$TMP/gr"

@@ -44,15 +44,6 @@
 
 #define B_ROWS 4
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint64_t next_u64(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-static float uniform(float lo, float hi) { return lo + (hi - lo) * (float)((next_u64() >> 40) * (1.0 / 16777216.0)); }
-
 typedef struct {
     int32_t *tokens[MODEL_MAX_INPUTS];
     int32_t *cls[MODEL_MAX_TARGETS];
@@ -74,10 +65,10 @@ static void batch_alloc(Batch *b, const Model *m) {
 }
 static void batch_fill(Batch *b, const Model *m, int step) {
     for (int i = 0; i < m->config.n_inputs; i++)
-        for (int j = 0; j < B_ROWS * m->config.inputs[i].max_length; j++) b->tokens[i][j] = (int32_t)(next_u64() % 261);
+        for (int j = 0; j < B_ROWS * m->config.inputs[i].max_length; j++) b->tokens[i][j] = (int32_t)(gc_next() % 261);
     for (int t = 0; t < m->config.n_targets; t++)
         for (int r = 0; r < B_ROWS; r++) {
-            b->val[t][r] = (t + r + step) % 4 == 3 ? NAN : uniform(-1, 1);
+            b->val[t][r] = (t + r + step) % 4 == 3 ? NAN : gc_uniform(-1, 1);
             b->cls[t][r] = (t + r + step) % 4 == 3 ? -1 : (int32_t)((r + t + step) % (m->config.targets[t].n_classes));
         }
     int32_t perms[3][B_ROWS] = {{2, 0, 3, 1}, {1, 3, 0, 2}, {3, 2, 1, 0}};
@@ -108,20 +99,10 @@ static double rel_l2(const float *got, const float *ref, size_t n) {
     return isnan(num) ? INFINITY : sqrt(num / (den > 0 ? den : 1.0));
 }
 
-// LayerScale gammas O(1) and matrices U(+-1/sqrt(fan_in)) so that every branch carries signal.
-static void build(Model *m, const ModelConfig *mc) {
-    model_build(m, mc);
+static void build(Model *m, const ModelConfig *cfg) {
+    model_build(m, cfg);
     model_init_params(m, 77);
-    for (int k = 0; k < m->n_param_tensors; k++) {
-        const ParamTensor *p = &m->params[k];
-        float *x = m->params_memory + p->offset;
-        if (strstr(p->name, ".gamma"))
-            for (size_t i = 0; i < p->numel; i++) x[i] = uniform(0.5f, 1.5f);
-        if (p->ndim == 2 && !strstr(p->name, "embedding")) {
-            float bound = 1.0f / sqrtf((float)p->shape[1]);
-            for (size_t i = 0; i < p->numel; i++) x[i] = uniform(-bound, bound);
-        }
-    }
+    tm_spread_params(m);
     model_alloc_activations(m, B_ROWS);
 }
 
@@ -144,93 +125,98 @@ static void hook(void *user, size_t off, size_t count, void *stream) {
     h->calls++;
 }
 
+// The CPU model, its GPU twin from the same parameters, and the batch of step 1.
+typedef struct {
+    Model m;
+    Batch b;
+    ModelCuda g;
+} Pair;
+static void pair_open(Pair *p, const ModelConfig *mc, CudaMath math) {
+    build(&p->m, mc);
+    batch_alloc(&p->b, &p->m);
+    batch_fill(&p->b, &p->m, 1);
+    model_cuda_init(&p->g, &p->m, 0, B_ROWS, math);
+}
+static void pair_close(Pair *p) {
+    model_cuda_free(&p->g);
+    batch_free(&p->b, &p->m);
+    model_free(&p->m);
+}
+// Normwise difference of the GPU's logits from the CPU's after a forward on both, worst target.
+static double worst_logits(Pair *p) {
+    double worst = 0.0;
+    for (int t = 0; t < p->m.config.n_targets; t++) {
+        size_t n = (size_t)B_ROWS * p->m.config.targets[t].n_classes;
+        float *lg = malloc(n * sizeof(float));
+        model_cuda_download_logits(&p->g, t, lg);
+        worst = fmax(worst, normwise(lg, model_logits(&p->m, t), n));
+        free(lg);
+    }
+    return worst;
+}
+
 // ---- 1 + 3: one pass ------------------------------------------------------------------------------
 static void check_one_pass(const char *label, const ModelConfig *mc, bool train, bool mixup) {
-    Model m;
-    build(&m, mc);
-    Batch b;
-    batch_alloc(&b, &m);
-    batch_fill(&b, &m, 1);
-    ModelCuda g;
-    model_cuda_init(&g, &m, 0, B_ROWS, CUDA_MATH_FP32);
-    ForwardCtx ctx = ctx_for(&b, train, mixup, 1);
+    Pair p;
+    pair_open(&p, mc, CUDA_MATH_FP32);
+    Model *m = &p.m;
+    ModelCuda *g = &p.g;
+    ForwardCtx ctx = ctx_for(&p.b, train, mixup, 1);
 
-    model_forward(&m, (const int32_t *const *)b.tokens, B_ROWS, &ctx);
+    model_forward(m, (const int32_t *const *)p.b.tokens, B_ROWS, &ctx);
     float tl_cpu[MODEL_MAX_TARGETS], tl_gpu[MODEL_MAX_TARGETS];
-    double loss_cpu = model_loss(&m, b.labels, NULL, tl_cpu);
-    model_zero_grad(&m);
-    model_backward(&m);
+    double loss_cpu = model_loss(m, p.b.labels, NULL, tl_cpu);
+    model_zero_grad(m);
+    model_backward(m);
 
-    model_cuda_forward(&g, (const int32_t *const *)b.tokens, B_ROWS, &ctx);
-    model_cuda_loss_queue(&g, b.labels, NULL);
-    HookLog hl = {.m = &m, .expect_end = m.num_parameters};
-    model_cuda_set_grad_hook(&g, hook, &hl);
-    model_cuda_zero_grad(&g);
-    model_cuda_backward(&g);
-    double loss_gpu = model_cuda_loss_read(&g, tl_gpu);
+    model_cuda_forward(g, (const int32_t *const *)p.b.tokens, B_ROWS, &ctx);
+    model_cuda_loss_queue(g, p.b.labels, NULL);
+    HookLog hl = {.m = m, .expect_end = m->num_parameters};
+    model_cuda_set_grad_hook(g, hook, &hl);
+    model_cuda_zero_grad(g);
+    model_cuda_backward(g);
+    double loss_gpu = model_cuda_loss_read(g, tl_gpu);
 
-    double worst = 0.0;
-    for (int t = 0; t < mc->n_targets; t++) {
-        size_t n = (size_t)B_ROWS * m.config.targets[t].n_classes;
-        float *lg = malloc(n * sizeof(float));
-        model_cuda_download_logits(&g, t, lg);
-        worst = fmax(worst, normwise(lg, model_logits(&m, t), n));
-        free(lg);
+    double worst = worst_logits(&p);
+    for (int t = 0; t < mc->n_targets; t++)
         CHECK_MSG(fabs(tl_gpu[t] - tl_cpu[t]) <= 1e-5 * fmax(1.0, fabs(tl_cpu[t])), "%s: target %d loss %.9g vs %.9g",
                   label, t, tl_gpu[t], tl_cpu[t]);
-    }
     printf("%s logits: %.2e (bound 1e-5); loss %.9g vs %.9g\n", label, worst, loss_gpu, loss_cpu);
     CHECK_MSG(worst <= 1e-5, "%s: logits differ by %.3g", label, worst);
     CHECK_MSG(fabs(loss_gpu - loss_cpu) <= 1e-5 * fmax(1.0, fabs(loss_cpu)), "%s: loss %.9g vs %.9g", label, loss_gpu,
               loss_cpu);
-    float *grads = malloc(m.num_parameters * sizeof(float));
-    model_cuda_download_grads(&g, grads);
+    float *grads = malloc(m->num_parameters * sizeof(float));
+    model_cuda_download_grads(g, grads);
     double gw = 0.0;
     const char *gw_name = "";
-    for (int k = 0; k < m.n_param_tensors; k++) {
-        const ParamTensor *p = &m.params[k];
-        double e = normwise(grads + p->offset, m.grads_memory + p->offset, p->numel);
-        if (!(e <= gw)) gw = e, gw_name = p->name;
+    for (int k = 0; k < m->n_param_tensors; k++) {
+        const ParamTensor *pt = &m->params[k];
+        double e = normwise(grads + pt->offset, m->grads_memory + pt->offset, pt->numel);
+        if (!(e <= gw)) gw = e, gw_name = pt->name;
     }
     printf("%s gradients: worst tensor %.2e (%s; bound 1e-4)\n", label, gw, gw_name);
     CHECK_MSG(gw <= 1e-4, "%s: gradient of %s differs by %.3g", label, gw_name, gw);
-    CHECK_MSG(hl.bad == 0 && hl.expect_end == 0 && hl.calls == m.n_ranges,
-              "%s: grad hook: %d calls (%d ranges), %d out of order, ended at %zu", label, hl.calls, m.n_ranges, hl.bad,
+    CHECK_MSG(hl.bad == 0 && hl.expect_end == 0 && hl.calls == m->n_ranges,
+              "%s: grad hook: %d calls (%d ranges), %d out of order, ended at %zu", label, hl.calls, m->n_ranges, hl.bad,
               hl.expect_end);
     free(grads);
-    model_cuda_free(&g);
-    batch_free(&b, &m);
-    model_free(&m);
+    pair_close(&p);
 }
 
 // ---- 4a: eval logits in a reduced-precision mode against the fp32 CPU -----------------------------
 static void check_math_logits(const char *label, const ModelConfig *mc, CudaMath math, double bound) {
-    Model m;
-    build(&m, mc);
-    Batch b;
-    batch_alloc(&b, &m);
-    batch_fill(&b, &m, 1);
-    ModelCuda g;
-    model_cuda_init(&g, &m, 0, B_ROWS, math);
-    ForwardCtx ctx = ctx_for(&b, false, false, 1);
-    model_forward(&m, (const int32_t *const *)b.tokens, B_ROWS, &ctx);
-    model_cuda_forward(&g, (const int32_t *const *)b.tokens, B_ROWS, &ctx);
-    double worst = 0.0;
-    for (int t = 0; t < mc->n_targets; t++) {
-        size_t n = (size_t)B_ROWS * m.config.targets[t].n_classes;
-        float *lg = malloc(n * sizeof(float));
-        model_cuda_download_logits(&g, t, lg);
-        worst = fmax(worst, normwise(lg, model_logits(&m, t), n));
-        free(lg);
-    }
+    Pair p;
+    pair_open(&p, mc, math);
+    ForwardCtx ctx = ctx_for(&p.b, false, false, 1);
+    model_forward(&p.m, (const int32_t *const *)p.b.tokens, B_ROWS, &ctx);
+    model_cuda_forward(&p.g, (const int32_t *const *)p.b.tokens, B_ROWS, &ctx);
+    double worst = worst_logits(&p);
     const char *mode = math == CUDA_MATH_TF32 ? "tf32" : "bf16";
     printf("%s %s logits: %.2e (bound %.0e)\n", label, mode, worst, bound);
     CHECK_MSG(worst <= bound, "%s %s: logits differ by %.3g", label, mode, worst);
     // and not bit-identical to fp32: the mode really changes the products
     CHECK_MSG(worst > 0.0, "%s %s: logits identical to fp32 (mode not applied?)", label, mode);
-    model_cuda_free(&g);
-    batch_free(&b, &m);
-    model_free(&m);
+    pair_close(&p);
 }
 
 // ---- 2, 4, 5: training steps ------------------------------------------------------------------------
@@ -240,7 +226,7 @@ typedef struct {
 
 static StepsResult train_steps(const char *label, const ModelConfig *mc, CudaMath math, int steps, bool staged) {
     Model m;
-    rng_state = 0x1234567ull;
+    gc_rng_state = 0x1234567ull;
     build(&m, mc);
     float *adam_m = calloc(m.num_parameters, sizeof(float)), *adam_v = calloc(m.num_parameters, sizeof(float));
     ModelCuda g;
