@@ -6,18 +6,23 @@
 # compute-sanitizer checks. Built to finish inside one 10-minute device command on one H200
 # (about 6-8 minutes expected; steps past the time guard are skipped, never half-run).
 #
-#   bash bench/gpu.sh          (from the device tool: run(command="bash bench/gpu.sh", timeout_s=600))
+#   here, first:  bash bench/gpu-bundle.sh      (the programs built here, in .gpubundle/: see (b))
+#   then:         run(command="bash bench/gpu.sh", carry=[".gpubundle"], timeout_s=600)
 #
 # Results go to $OUT (the device tool's folder that comes back; default build-gpu/results), at
 # most 6 files: env.txt, build.log, tests.txt, bench.txt, sanitizer.txt, summary.txt.
 # Environment: BUILD (default build-gpu), ARCH (default 90a), JOBS (default nproc),
 # TIME_BUDGET (seconds, default 540: later steps are skipped once it is spent), KERNELS_ONLY=1
-# (skip the CMake attempt).
+# (skip (a) and (b)).
 #
-# Build: the project's CMake build (needs pkg-config, libyaml, jansson, OpenBLAS, MPI, NCCL). When
-# that cannot be configured on the device image, a kernels-only build takes over: nvcc for
-# src/model/*.cu plus the CPU layers for the reference, with OpenBLAS or, without it, the plain
-# sgemm of tests/gpu/fallback; the NCCL test then does not run (it needs MPI).
+# Programs, the first of these that works:
+#  (a) the project's CMake build, where the machine has its libraries (libyaml, jansson, OpenBLAS,
+#      MPI; NCCL from the toolkit or PyTorch's nvidia-nccl wheel);
+#  (b) the carried bundle of bench/gpu-bundle.sh: the same programs built on the development
+#      machine for sm_90a without MPI (one process), with their libraries; refused when it was
+#      built from other sources than this tree; CUDA's own libraries are this machine's;
+#  (c) the kernels only: nvcc for src/model/*.cu plus the CPU layers for the reference, with
+#      OpenBLAS or the plain sgemm of tests/gpu/fallback: the kernel tests and benchmark alone.
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$SRC/build-gpu}
@@ -65,22 +70,62 @@ fi
 cat "$RES/env.txt"
 
 # ---- 1. build ------------------------------------------------------------------------------------------
+# In order: (a) the project's CMake build, where the machine has its libraries; (b) the bundle of
+# bench/gpu-bundle.sh, built on the development machine and carried (carry=[".gpubundle"]);
+# (c) the kernels only. (a) and (b) run everything below; (c) the kernel tests and benchmark.
 BIN=""
 MODE=""
-[ "${KERNELS_ONLY:-0}" = 1 ] || {
-    echo "== CMake build (CUDA arch $ARCH)"
-    extra=()
-    [ -n "$NCCL_INC" ] && extra+=("-DNCCL_INCLUDE_DIR=$NCCL_INC" "-DNCCL_LIBRARY=$NCCL_LIB")
-    if cmake -S "$SRC" -B "$BUILD/cmake" -DCMAKE_BUILD_TYPE=Release -DEIR_CUDA=ON \
-        -DCMAKE_CUDA_COMPILER="$NVCC" -DCMAKE_CUDA_ARCHITECTURES="$ARCH" "${extra[@]}" &&
-        cmake --build "$BUILD/cmake" -j"$JOBS" --target test_gpu_kernels test_gpu_nccl test_gpu_model \
-            eir-bench-gpu-kernels eir-bench-train eir-dist eir-predict st_compare; then
-        echo "CMAKE_BUILD_OK"
-    fi
-} >"$RES/build.log" 2>&1
-if grep -qs CMAKE_BUILD_OK "$RES/build.log"; then
-    BIN=$BUILD/cmake MODE=cmake
+BUNDLE=$SRC/.gpubundle/eir-gpu-bundle.tar.xz
+ORIG_LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}  # PyTorch runs with its own libraries, whatever the bundle needs
+have_deps() { pkg-config --exists yaml-0.1 jansson openblas 2>/dev/null && command -v mpicc >/dev/null; }
+if [ "${KERNELS_ONLY:-0}" != 1 ] && have_deps; then
+    {
+        echo "== CMake build (CUDA arch $ARCH)"
+        extra=()
+        [ -n "$NCCL_INC" ] && extra+=("-DNCCL_INCLUDE_DIR=$NCCL_INC" "-DNCCL_LIBRARY=$NCCL_LIB")
+        targets=(test_gpu_kernels test_gpu_nccl test_gpu_model eir-bench-gpu-kernels eir-bench-train eir-dist
+                 eir-predict st_compare)
+        pkg-config --exists libh2o-evloop openssl 2>/dev/null && targets+=(eir-serve)
+        if cmake -S "$SRC" -B "$BUILD/cmake" -DCMAKE_BUILD_TYPE=Release -DEIR_CUDA=ON \
+            -DCMAKE_CUDA_COMPILER="$NVCC" -DCMAKE_CUDA_ARCHITECTURES="$ARCH" "${extra[@]}" &&
+            cmake --build "$BUILD/cmake" -j"$JOBS" --target "${targets[@]}"; then
+            echo "CMAKE_BUILD_OK"
+        fi
+    } >"$RES/build.log" 2>&1
+    grep -qs CMAKE_BUILD_OK "$RES/build.log" && BIN=$BUILD/cmake MODE=cmake
 else
+    echo "== no CMake build: $([ "${KERNELS_ONLY:-0}" = 1 ] && echo KERNELS_ONLY=1 ||
+        echo "this machine lacks libyaml/jansson/OpenBLAS (pkg-config) or MPI (mpicc)")" >"$RES/build.log"
+fi
+if [ -z "$BIN" ] && [ "${KERNELS_ONLY:-0}" != 1 ] && [ -e "$BUNDLE" ]; then
+    {
+        echo "== the carried bundle ($BUNDLE, from bench/gpu-bundle.sh)"
+        rm -rf "$BUILD/bundle" && mkdir -p "$BUILD/bundle" && tar -C "$BUILD/bundle" -xJf "$BUNDLE" &&
+            cat "$BUILD/bundle/BUNDLE_INFO" || echo "cannot unpack"
+        here=$(bash "$SRC/bench/gpu-bundle-hash.sh" "$SRC")
+        if [ "$here" != "$(cat "$BUILD/bundle/SOURCE_HASH" 2>/dev/null)" ]; then
+            echo "STALE: the bundle was built from other sources than this tree (run bench/gpu-bundle.sh again)"
+        else
+            # CUDA's libraries from this machine: the toolkit's, else PyTorch's pip wheels (nvidia-*)
+            for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libnccl.so.2; do
+                ldconfig -p | grep -q "$lib " && continue
+                f=$(ls "$CUDA_HOME"/lib64/$lib "$CUDA_HOME"/targets/*/lib/$lib 2>/dev/null | head -1)
+                [ -n "$f" ] || f=$(find $($PY -c 'import nvidia, os; print(" ".join(nvidia.__path__))' 2>/dev/null) \
+                    -name "$lib" 2>/dev/null | head -1)
+                [ -n "$f" ] && export LD_LIBRARY_PATH=$(dirname "$f")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+                echo "$lib: ${f:-from ldconfig or missing}"
+            done
+            echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+            missing=$(for b in "$BUILD"/bundle/bin/*; do ldd "$b"; done | grep "not found" | sort -u)
+            if [ -n "$missing" ]; then echo "UNRESOLVED: $missing"; else echo "BUNDLE_OK"; fi
+        fi
+    } >>"$RES/build.log" 2>&1
+    if grep -q BUNDLE_OK "$RES/build.log"; then
+        BIN=$BUILD/bundle/bin MODE=bundle
+        export LD_LIBRARY_PATH  # for every program below (CUDA's libraries only)
+    fi
+fi
+if [ -z "$BIN" ]; then
     # kernels-only build: nvcc + gcc, no MPI / yaml / jansson needed
     {
         echo "== kernels-only build (the CMake build failed above, or KERNELS_ONLY=1)"
@@ -124,7 +169,7 @@ grep -iE "warning" "$RES/build.log" | head -20
     echo "== test_gpu_kernels"
     "$BIN/test_gpu_kernels"
     echo "exit code $?"
-    if [ "$MODE" = cmake ]; then
+    if [ "$MODE" != kernels-only ]; then
         echo "== test_gpu_model (whole model and 30 training steps vs the CPU; tf32 / bf16 bounds)"
         timeout 180 "$BIN/test_gpu_model"
         echo "exit code $?"
@@ -141,7 +186,7 @@ note "tests: $(grep -c ' ok ' "$RES/tests.txt") kernel checks ok, $(grep -c ' FA
 
 # ---- 3. benchmarks -----------------------------------------------------------------------------------------
 {
-    if [ "$MODE" = cmake ]; then
+    if [ "$MODE" != kernels-only ]; then
         for b in 64 256; do
             for m in fp32 tf32 bf16; do
                 [ "$(left)" -gt 150 ] || { echo "skipped eir-dist batch $b $m: time budget"; continue; }
@@ -153,7 +198,7 @@ note "tests: $(grep -c ' ok ' "$RES/tests.txt") kernel checks ok, $(grep -c ' FA
     echo "== PyTorch baseline ($PY tools/reference/bench_torch.py --device cuda, fp32, TF32 off)"
     for b in 64 256; do
         [ "$(left)" -gt 120 ] || { echo "skipped batch $b: time budget"; continue; }
-        timeout 150 $PY tools/reference/bench_torch.py --device cuda --batch $b --train-steps 20 --infer-steps 20 --warmup 3
+        LD_LIBRARY_PATH=$ORIG_LD_LIBRARY_PATH timeout 150 $PY tools/reference/bench_torch.py --device cuda --batch $b --train-steps 20 --infer-steps 20 --warmup 3
     done
     [ "$(left)" -gt 100 ] && { echo "== eir-bench-gpu-kernels (tutorial sizes; plain fp32)";
         timeout 90 "$BIN/eir-bench-gpu-kernels" --batch 64 --batch 256; }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine and runs every test: the Release build's ctest suite, then the
 # unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then the CUDA backend's
-# tests (ctest -L gpu-emu) on the CPU emulation of CUDA (tests/gpu/emu), which needs no GPU.
+# tests (ctest -L gpu-emu) on the CPU emulation of CUDA (tests/gpu/emu), which needs no GPU, then
+# the suite once more in a build without MPI (EIR_MPI=OFF: one process, as bench/gpu-bundle.sh
+# builds for a GPU machine that has no MPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -23,5 +25,10 @@ echo "== CUDA backend on the CPU emulation (EIR_CUDA=EMU, tests/gpu/emu) + GPU t
 cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEIR_CUDA=EMU >/dev/null
 cmake --build build-emu -j"$jobs" --target gpu-tests  # what ctest -L gpu-emu runs, not the rest
 (cd build-emu && ctest --output-on-failure -j"$jobs" -L gpu-emu)
+
+echo "== one-process build without MPI (EIR_MPI=OFF) + ctest"
+cmake -S . -B build-single -DCMAKE_BUILD_TYPE=Release -DEIR_MPI=OFF -DEIR_CUDA=OFF >/dev/null
+cmake --build build-single -j"$jobs"
+(cd build-single && ctest --output-on-failure -j"$jobs" -LE ops)
 
 echo "== all tests passed"

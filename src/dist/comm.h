@@ -1,6 +1,7 @@
 // comm.h: the collectives training needs, behind one small interface (spec §10, issue 4).
-// Back-ends: MPI on host buffers (here); NCCL on device buffers plugs in with the CUDA backend.
-// eir-dist without mpirun is one rank (MPI singleton), and every call then degenerates to a copy.
+// Back-ends: MPI on host buffers (comm_mpi.c), or none (comm_single.c, CMake -DEIR_MPI=OFF: one
+// process); NCCL on device buffers is comm_nccl.h. eir-dist without mpirun is one rank (MPI
+// singleton), and every call then degenerates to a copy.
 #pragma once
 #include <stddef.h>
 #include <stdbool.h>
@@ -17,6 +18,8 @@ typedef struct {
 // Initialises MPI (threads: funneled) and fills rank/size; sets the error hooks so that a fatal
 // error on any rank aborts the whole job (MPI_Abort) instead of leaving the others hanging.
 void comm_init(Comm *c, int *argc, char ***argv);
+// What carries the collectives, for --version and the log: the MPI library's name, or none.
+const char *comm_backend_name(void);
 void comm_finalize(Comm *c);
 // Start-up mode (configs, data set-up): errors hit every rank alike, so a fatal error makes each
 // rank finalize MPI and exit with the same code, rank 0 alone printing. Training mode (after

@@ -20,6 +20,15 @@ static void mpi_check(int rc, const char *call, const char *file, int line) {
 
 static Comm *g_comm = NULL;
 
+const char *comm_backend_name(void) {
+    // first line of the library's own description, e.g. "Open MPI v4.1.4, package: ..." -> up to ','
+    static char name[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    if (MPI_Get_library_version(name, &len) != MPI_SUCCESS) return "MPI";
+    name[strcspn(name, ",\n")] = 0;
+    return name;
+}
+
 static void abort_hook(int code) {
     // Only abort the job when there is more than one rank; a lone process just exits.
     if (g_comm && g_comm->size > 1) MPI_Abort(*(MPI_Comm *)g_comm->mpi_comm, code);

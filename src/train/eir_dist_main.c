@@ -63,7 +63,14 @@ static void parse_program_flags(const StrList *rest, ProgramFlags *pf) {
             print_usage(stdout);
             exit(0);
         } else if (!strcmp(a, "--version")) {
-            printf("eir-dist %s\n", EIR_VERSION);
+#if defined(EIR_CUDA_EMU)
+            const char *cuda = "emulated on the CPU (tests only)";
+#elif defined(EIR_HAVE_CUDA)
+            const char *cuda = "built";
+#else
+            const char *cuda = "not built";
+#endif
+            printf("eir-dist %s (collectives: %s; CUDA backend: %s)\n", EIR_VERSION, comm_backend_name(), cuda);
             exit(0);
         } else if (!strcmp(a, "--dry-run")) {
             pf->dry_run = true;

@@ -24,9 +24,12 @@ CFG=(--global_configs "$D/g.yaml" --input_configs "$D/i.yaml" --output_configs "
 run() {  # run NAME NP DEVICE [extra args]
   local name=$1 np=$2 dev=$3; shift 3
   mkdir -p "$TMP/$name" && cd "$TMP/$name"
-  timeout 600 mpirun -np "$np" "$BUILD/eir-dist" "${CFG[@]}" --device "$dev" "$@" > log.txt 2>&1 \
+  local launch=(mpirun -np "$np")
+  [ "$np" = 1 ] && launch=()  # one rank is plain eir-dist (also in a build without MPI)
+  timeout 600 "${launch[@]}" "$BUILD/eir-dist" "${CFG[@]}" --device "$dev" "$@" > log.txt 2>&1 \
     || { cat log.txt; fail "$name ($np ranks, $dev)"; }
 }
+"$BUILD/eir-dist" --version > "$TMP/version.txt"
 rc=0; (cd "$TMP" && "$BUILD/eir-dist" "${CFG[@]}" --device cuda --dry-run > "$TMP/probe.txt" 2>&1) || rc=$?
 if [ "$rc" != 0 ]; then
   grep -qE "without the CUDA backend|no CUDA device" "$TMP/probe.txt" && { echo "SKIP: $(tail -1 "$TMP/probe.txt")"; exit 77; }
@@ -145,7 +148,13 @@ if grep -q EMULATED "$TMP/gpu/log.txt"; then
   pass "two ranks on one GPU are refused"
   export EIR_EMU_GPUS=2  # one emulated GPU per rank from here on
 fi
-if grep -q EMULATED "$TMP/gpu/log.txt" || [ "$ngpu" -ge 2 ]; then
+two_ranks=0
+{ grep -q EMULATED "$TMP/gpu/log.txt" || [ "$ngpu" -ge 2 ]; } && two_ranks=1
+if [ $two_ranks = 1 ] && grep -q "collectives: none" "$TMP/version.txt"; then
+  echo "note: this eir-dist is built without MPI (EIR_MPI=OFF, one process): two ranks skipped"
+  two_ranks=0 ngpu="$ngpu, but no MPI"
+fi
+if [ $two_ranks = 1 ]; then
   run cpu2 2 cpu
   run nccl 2 cuda
   grep -q 'gradients over NCCL' "$TMP/nccl/log.txt" || { cat "$TMP/nccl/log.txt"; fail "2-rank GPU run did not use NCCL"; }
