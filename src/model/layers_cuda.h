@@ -93,10 +93,13 @@ void dropout_backward_cuda(float *dinp, const float *dout, const uint32_t *mask,
 // out[n] = table[tokens[n]]. A token outside [0, V) gives a row of NaN (the device cannot die
 // cleanly; the caller validates tokens on the host, as model_forward does, before the upload).
 void embedding_forward_cuda(float *out, const int32_t *tokens, const float *table, int N, int V, int d, void *stream);
-// dtable[tokens[n]] += dout[n] in token order: each table row is summed by one warp scanning the
-// tokens in order (no atomics), so the result is bit-identical to the CPU's.
+// dtable[tokens[n]] += dout[n]: chunk partials in token order, then added in chunk order (no
+// atomics): deterministic, equal to the CPU's token-order sums to fp32 rounding. scratch:
+// embedding_backward_cuda_scratch_floats(N, V, d) floats (0 for vocabularies above 384, which
+// take a row-per-warp kernel that is bit-identical to the CPU).
+size_t embedding_backward_cuda_scratch_floats(int N, int V, int d);
 void embedding_backward_cuda(float *dtable, const float *dout, const int32_t *tokens, int N, int V, int d,
-                             void *stream);
+                             float *scratch, void *stream);
 void mixup_forward_cuda(float *out, const float *inp, const int32_t *perm, float lambda, int B, size_t D, void *stream);
 void mixup_backward_cuda(float *dinp, const float *dout, const int32_t *perm, float lambda, int B, size_t D,
                          void *stream);

@@ -25,15 +25,77 @@ extern "C" void embedding_forward_cuda(float *out, const int32_t *tokens, const 
     CUDA_LAUNCH_CHECK("embedding_forward_kernel");
 }
 
-// Deterministic scatter-add without atomics or a sort: a warp owns one table row v and 32 of its
-// features; the block's 8 warps (8 rows) share tiles of tokens staged in shared memory, and each
-// warp finds its row's tokens with a ballot per 32 tokens, visiting them in token order. Every
-// row is thus summed in exactly the CPU's order (row += dout[n] for n ascending).
+// Deterministic scatter-add without atomics, whatever the token distribution. Text is skewed (a
+// space can be 15% of all bytes), so a warp that owns a table row and adds its tokens' gradient
+// rows one dependent load at a time would take tens of ms per step on one row: instead,
+// - pass 1: a block takes a chunk of EMB_CHUNK tokens and a slice of 32 features; each lane owns
+//   one feature column of a V x 32 table in shared memory (no two threads touch a word, so no
+//   barriers), adds the chunk's gradient rows into it in token order, loading EMB_UNROLL rows
+//   before adding them, and writes the table to the chunk's partial;
+// - pass 2: each (v, k) is dtable + the chunk partials in chunk order.
+// The order depends on N alone: the same bits on every run and GPU, equal to the CPU's
+// token-order sums to fp32 rounding. Vocabularies above EMB_MAX_V (the table would not fit the
+// default 48 KB of shared memory) take embedding_backward_rows_kernel below.
+#define EMB_CHUNK 512
+#define EMB_UNROLL 16
+#define EMB_SLICE 32
+#define EMB_MAX_V (48 * 1024 / (EMB_SLICE * (int)sizeof(float)))  // 384: bytes (~260) fit
+
+extern "C" size_t embedding_backward_cuda_scratch_floats(int N, int V, int d) {
+    if (N <= 0 || V <= 0 || d <= 0 || V > EMB_MAX_V) return 0;
+    return cdiv((size_t)N, EMB_CHUNK) * (size_t)V * (size_t)d;
+}
+
+// grid (chunks, ceil(d / 32)), block 32, V * 32 floats of dynamic shared memory
+__global__ void __launch_bounds__(EMB_SLICE)
+    embedding_backward_partial_kernel(float *partial, const float *dout, const int32_t *tokens, int N, int V, int d) {
+    extern __shared__ float4 smem4[];
+    float *part = reinterpret_cast<float *>(smem4);
+    const int lane = threadIdx.x, k = blockIdx.y * EMB_SLICE + lane;
+    const int n0 = blockIdx.x * EMB_CHUNK, n1 = N - n0 < EMB_CHUNK ? N : n0 + EMB_CHUNK;
+    for (int v = 0; v < V; v++) part[v * EMB_SLICE + lane] = 0.0f;
+    for (int n = n0; n < n1; n += EMB_UNROLL) {
+        int tk[EMB_UNROLL];
+        float gv[EMB_UNROLL];
+#pragma unroll
+        for (int u = 0; u < EMB_UNROLL; u++) {
+            const int m = n + u;
+            tk[u] = m < n1 ? tokens[m] : -1;
+            gv[u] = m < n1 && k < d ? dout[(size_t)m * d + k] : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < EMB_UNROLL; u++)
+            if ((unsigned)tk[u] < (unsigned)V) part[tk[u] * EMB_SLICE + lane] = __fadd_rn(part[tk[u] * EMB_SLICE + lane], gv[u]);
+    }
+    if (k < d)
+        for (int v = 0; v < V; v++) partial[((size_t)blockIdx.x * V + v) * d + k] = part[v * EMB_SLICE + lane];
+}
+
+__global__ void embedding_backward_finish_kernel(float *dtable, const float *partial, int chunks, size_t Vd) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= Vd) return;
+    float s = dtable[i];
+    int c = 0;
+    for (; c + 8 <= chunks; c += 8) {  // eight loads in flight, then the adds in chunk order
+        float p[8];
+#pragma unroll
+        for (int u = 0; u < 8; u++) p[u] = partial[(size_t)(c + u) * Vd + i];
+#pragma unroll
+        for (int u = 0; u < 8; u++) s = __fadd_rn(s, p[u]);
+    }
+    for (; c < chunks; c++) s = __fadd_rn(s, partial[(size_t)c * Vd + i]);
+    dtable[i] = s;
+}
+
+// Large vocabularies: a warp owns one table row v and 32 of its features; the block's 8 warps share
+// tiles of tokens staged in shared memory, and each warp finds its row's tokens with a ballot per
+// 32 tokens, adding them in token order (the CPU's order exactly). Fast for spread-out tokens,
+// slow for a very frequent one.
 #define EMB_ROWS_PER_BLOCK 8
 #define EMB_TILE 2048
 
 __global__ void __launch_bounds__(32 * EMB_ROWS_PER_BLOCK)
-    embedding_backward_kernel(float *dtable, const float *dout, const int32_t *tokens, int N, int V, int d) {
+    embedding_backward_rows_kernel(float *dtable, const float *dout, const int32_t *tokens, int N, int V, int d) {
     __shared__ int32_t tile[EMB_TILE];
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int v = blockIdx.x * EMB_ROWS_PER_BLOCK + warp;
@@ -59,11 +121,26 @@ __global__ void __launch_bounds__(32 * EMB_ROWS_PER_BLOCK)
 }
 
 extern "C" void embedding_backward_cuda(float *dtable, const float *dout, const int32_t *tokens, int N, int V, int d,
-                                        void *stream) {
+                                        float *scratch, void *stream) {
     if (N <= 0 || V <= 0 || d <= 0) return;
-    dim3 grid(cdiv((size_t)V, EMB_ROWS_PER_BLOCK), cdiv((size_t)d, 32));
-    embedding_backward_kernel<<<grid, 32 * EMB_ROWS_PER_BLOCK, 0, STREAM(stream)>>>(dtable, dout, tokens, N, V, d);
-    CUDA_LAUNCH_CHECK("embedding_backward_kernel");
+    if (V > EMB_MAX_V) {
+        dim3 grid(cdiv((size_t)V, EMB_ROWS_PER_BLOCK), cdiv((size_t)d, 32));
+        embedding_backward_rows_kernel<<<grid, 32 * EMB_ROWS_PER_BLOCK, 0, STREAM(stream)>>>(dtable, dout, tokens, N,
+                                                                                             V, d);
+        CUDA_LAUNCH_CHECK("embedding_backward_rows_kernel");
+        return;
+    }
+    if (!scratch)
+        eir_die("embedding_backward_cuda: no scratch (embedding_backward_cuda_scratch_floats(%d, %d, %d) floats needed)",
+                N, V, d);
+    const size_t chunks = cdiv((size_t)N, EMB_CHUNK), Vd = (size_t)V * d;
+    dim3 grid((unsigned)chunks, cdiv((size_t)d, EMB_SLICE));
+    embedding_backward_partial_kernel<<<grid, EMB_SLICE, (size_t)V * EMB_SLICE * sizeof(float), STREAM(stream)>>>(
+        scratch, dout, tokens, N, V, d);
+    CUDA_LAUNCH_CHECK("embedding_backward_partial_kernel");
+    embedding_backward_finish_kernel<<<cdiv(Vd, EW_THREADS), EW_THREADS, 0, STREAM(stream)>>>(dtable, scratch,
+                                                                                             (int)chunks, Vd);
+    CUDA_LAUNCH_CHECK("embedding_backward_finish_kernel");
 }
 
 // ---- mixup ---------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 //
 // Column sums without atomics: pass 1 sums fixed chunks of COLSUM_ROWS rows per column (inside a
 // chunk: 8 interleaved row groups, then the 8 partials in order), pass 2 adds the chunk partials
-// in chunk order. The order depends only on (N, C), so every run and every GPU gives the same
+// (16 interleaved chunk groups, then the 16 sums in order). The order depends only on (N, C), so every run and every GPU gives the same
 // bits; it is not the CPU's row-by-row order, hence equal to the CPU's only to rounding.
 #include "model/cuda_common.h"
 #include "model/layers_cuda.h"
@@ -39,12 +39,34 @@ __global__ void colsum_partial_kernel(float *partial, const float *a, const floa
     }
 }
 
+// grid ceil(C/32), block (32, COLSUM_FINISH_GROUPS): group g adds chunks g, g + G, g + 2G, ... in
+// order (four loads in flight), then the groups' sums are added in group order. At batch 256 of
+// 1024 tokens a column has 1024 chunk partials: one thread per column would wait on each in turn.
+#define COLSUM_FINISH_GROUPS 16
 __global__ void colsum_finish_kernel(float *dst, const float *partial, int chunks, int C, float alpha) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
+    __shared__ float part[COLSUM_FINISH_GROUPS][33];
+    const int G = COLSUM_FINISH_GROUPS;
+    const int c = blockIdx.x * 32 + threadIdx.x;
     float s = 0.0f;
-    for (int k = 0; k < chunks; k++) s += partial[(size_t)k * C + c];
-    dst[c] += alpha * s;
+    if (c < C) {
+        int k = threadIdx.y;
+        for (; k + 3 * G < chunks; k += 4 * G) {
+            float p0 = partial[(size_t)k * C + c], p1 = partial[(size_t)(k + G) * C + c];
+            float p2 = partial[(size_t)(k + 2 * G) * C + c], p3 = partial[(size_t)(k + 3 * G) * C + c];
+            s += p0;
+            s += p1;
+            s += p2;
+            s += p3;
+        }
+        for (; k < chunks; k += G) s += partial[(size_t)k * C + c];
+    }
+    part[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        float t = part[0][threadIdx.x];
+        for (int g = 1; g < G; g++) t += part[g][threadIdx.x];
+        dst[c] += alpha * t;
+    }
 }
 
 void colsum_scaled_cuda(float *dst, const float *a, const float *b, const float *rs, int N, int C, float alpha,
@@ -56,7 +78,8 @@ void colsum_scaled_cuda(float *dst, const float *a, const float *b, const float 
     dim3 grid(cdiv((size_t)C, 32), (unsigned)chunks), block(32, COLSUM_GROUPS);
     colsum_partial_kernel<<<grid, block, 0, stream>>>(scratch, a, b, rs, N, C);
     CUDA_LAUNCH_CHECK("colsum_partial_kernel");
-    colsum_finish_kernel<<<cdiv((size_t)C, 256), 256, 0, stream>>>(dst, scratch, chunks, C, alpha);
+    colsum_finish_kernel<<<cdiv((size_t)C, 32), dim3(32, COLSUM_FINISH_GROUPS), 0, stream>>>(dst, scratch, chunks, C,
+                                                                                          alpha);
     CUDA_LAUNCH_CHECK("colsum_finish_kernel");
 }
 

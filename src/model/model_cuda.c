@@ -10,12 +10,14 @@
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-// The largest column sum any layer asks for (rmsnorm / layerscale / bias gradients).
-static size_t colsum_scratch_floats(const ModelConfig *mc, int B) {
+// The largest scratch any layer asks for: column sums (rmsnorm / layerscale / bias gradients) and
+// the embedding's chunk partials.
+static size_t layer_scratch_floats(const ModelConfig *mc, int B) {
     size_t n = 1;
     for (int i = 0; i < mc->n_inputs; i++) {
         const ModelInputSpec *s = &mc->inputs[i];
         n = max_sz(n, colsum_cuda_scratch_floats(B * s->padded_length, s->d));
+        n = max_sz(n, embedding_backward_cuda_scratch_floats(B * s->max_length, s->vocab, s->d));
     }
     n = max_sz(n, colsum_cuda_scratch_floats(B, mc->fusion_in));
     n = max_sz(n, colsum_cuda_scratch_floats(B, mc->fusion_dim));
@@ -81,7 +83,7 @@ void model_cuda_init(ModelCuda *g, const Model *host, int device, int max_batch,
         for (int k = 0; k < 2; k++) g->tokens[k][i] = cuda_malloc((size_t)max_batch * s->max_length * sizeof(int32_t));
     }
     g->staged_slot = -1;
-    g->colsum_scratch = cuda_malloc(colsum_scratch_floats(mc, max_batch) * sizeof(float));
+    g->layer_scratch = cuda_malloc(layer_scratch_floats(mc, max_batch) * sizeof(float));
     g->loss_rows = cuda_malloc((size_t)2 * max_batch * sizeof(double));
     int T = mc->n_targets;
     g->loss_result = cuda_malloc((size_t)4 * T * sizeof(double));
@@ -103,7 +105,7 @@ void model_cuda_free(ModelCuda *g) {
         cuda_free(g->pos_table[i]);
         for (int k = 0; k < 2; k++) cuda_free(g->tokens[k][i]);
     }
-    cuda_free(g->colsum_scratch);
+    cuda_free(g->layer_scratch);
     cuda_free(g->loss_rows);
     cuda_free(g->loss_result);
     cuda_host_free(g->h_loss);

@@ -47,7 +47,7 @@ typedef struct {
     float *rope_cos[MODEL_MAX_INPUTS], *rope_sin[MODEL_MAX_INPUTS], *pos_table[MODEL_MAX_INPUTS];
     int32_t *tokens[2][MODEL_MAX_INPUTS];  // two device slots: one in use, one being staged
     int slot, staged_slot, staged_rows;    // staged_slot -1: nothing staged
-    float *colsum_scratch;
+    float *layer_scratch;
     double *loss_rows, *loss_result;       // per-row scratch; 4 doubles per target {s1, n1, s2, n2}
     double *norm_scratch, *sumsq;
     int32_t *labels_cls;  // [n_targets][max_batch] device copies of the labels

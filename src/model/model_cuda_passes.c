@@ -64,7 +64,7 @@ static void layer_backward(ModelCuda *g, int i, int l, int B) {
     const LayerActs *A = &g->acts.inputs[i].layers[l];
     ModelActs *S = &g->acts;
     void *st = g->stream, *bl = g->blas;
-    float *cs = g->colsum_scratch;
+    float *cs = g->layer_scratch;
     int d = s->d, F = s->ffn, Lp = s->padded_length, N = B * Lp, dh = d / s->heads;
     float p = g->ctx.train ? s->dropout : 0.0f;
     layerscale_residual_backward_cuda(S->d1, G->ls2, S->dres, A->z, W->ls2, 1.0f, N, d, cs, st);
@@ -135,7 +135,7 @@ void model_cuda_input_backward(ModelCuda *g, int i, int B) {
         mixup_backward_cuda(S->dmix, dx, ctx->mixup_perm, ctx->mixup_lambda, B, D, st);
         dx = S->dmix;
     }
-    embedding_backward_cuda(G->embedding, dx, g->tokens[g->slot][i], B * L, s->vocab, d, st);
+    embedding_backward_cuda(G->embedding, dx, g->tokens[g->slot][i], B * L, s->vocab, d, g->layer_scratch, st);
     model_cuda_report_range(g, g->host->unit_embed[i]);
 }
 
@@ -164,7 +164,7 @@ static void mlp_block_forward(ModelCuda *g, const MlpBlockW *W, MlpActs *A, int 
 static void mlp_block_backward(ModelCuda *g, const MlpBlockW *W, MlpBlockW *G, const MlpActs *A, const float *dout,
                                float *dx, bool accumulate, int B, float rb_do, float *t1, float *t2, float *t3) {
     void *st = g->stream, *bl = g->blas;
-    float *cs = g->colsum_scratch;
+    float *cs = g->layer_scratch;
     int in = A->in, out = A->out_dim;
     if (W->ds_w)
         linear_backward_cuda(bl, dx, G->ds_w, G->ds_b, dout, A->x_in, W->ds_w, B, in, out, accumulate, cs, st);
@@ -206,7 +206,7 @@ void model_cuda_heads_fusion_backward(ModelCuda *g, int B) {
     const ModelConfig *mc = &g->host->config;
     ModelActs *S = &g->acts;
     void *st = g->stream;
-    float *cs = g->colsum_scratch;
+    float *cs = g->layer_scratch;
     float *ga = S->dm1, *gb = S->dm2, *t1 = S->dm3, *t2 = S->dm4, *t3 = S->dm5;
     cuda_memset_zero(S->dfusion, (size_t)B * mc->fusion_dim * sizeof(float), st);
     for (int t = mc->n_targets - 1; t >= 0; t--) {
