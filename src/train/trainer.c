@@ -611,6 +611,7 @@ out:
         run_files_flush(t);
         run_files_close(t);
     }
+    if (t->cuda) trainer_cuda_free(t);
     comm_barrier(comm);
     return exit_code;
 }

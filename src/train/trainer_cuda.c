@@ -202,6 +202,24 @@ void trainer_cuda_log_comm(Trainer *t) {
     model_cuda_synchronize(&tc->g);
 }
 
+void trainer_cuda_free(Trainer *t) {
+    TrainerCuda *tc = t->cuda;
+    if (!tc) return;
+    model_cuda_free(&tc->g);  // waits for the device
+    if (tc->nccl) nccl_comm_destroy(tc->nccl);
+    for (int i = 0; i < t->n_inputs; i++) {
+        cuda_host_free(t->tokens[i]);
+        cuda_host_free(tc->pf_tokens[i]);
+        t->tokens[i] = NULL;
+    }
+    free(tc->pf_tokens);
+    free(tc->pf_targets);
+    free(tc->pf_sample_idx);
+    free(tc->host_grads);
+    free(tc);
+    t->cuda = NULL;
+}
+
 #else  // no CUDA backend: eir_dist_main refuses --device cuda before a run starts
 
 void trainer_cuda_setup(Trainer *t, const TrainOptions *opt) {
@@ -218,4 +236,5 @@ void trainer_cuda_logits(Trainer *t, int k, float *out) { (void)t, (void)k, (voi
 void trainer_cuda_to_host(Trainer *t, bool moments) { (void)t, (void)moments; }
 void trainer_cuda_from_host(Trainer *t) { (void)t; }
 void trainer_cuda_log_comm(Trainer *t) { (void)t; }
+void trainer_cuda_free(Trainer *t) { (void)t; }
 #endif

@@ -78,6 +78,9 @@ void trainer_cuda_to_host(Trainer *t, bool moments);
 void trainer_cuda_from_host(Trainer *t);
 // Timing line of the gradient all-reduce (rank 0's log), or nothing.
 void trainer_cuda_log_comm(Trainer *t);
+// Releases the device, the pinned buffers and the NCCL communicator (collective: every rank calls
+// it, before MPI ends) and sets t->cuda to NULL.
+void trainer_cuda_free(Trainer *t);
 
 // train_files.c
 void run_folder_prepare(Trainer *t, bool resume);
