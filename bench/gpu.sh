@@ -2,15 +2,15 @@
 # bench/gpu.sh: the one prepared run for a GPU session (issue 7, CUDA backend): build for Hopper,
 # run the GPU tests (kernels, whole model, NCCL, the CUDA training CLI), benchmark training and
 # inference of the tutorial model at batch 64 and 256 (fp32, tf32, bf16) side by side with the
-# PyTorch reference model on the same GPU, benchmark the kernels, then (time allowing) the
-# compute-sanitizer checks. Built to finish inside one 10-minute device command on one H200
+# PyTorch reference model on the same GPU, benchmark the kernels, then (time allowing) time every
+# kernel of both with Nsight Compute and run the compute-sanitizer checks. Built to finish inside one 10-minute device command on one H200
 # (about 6-8 minutes expected; steps past the time guard are skipped, never half-run).
 #
 #   here, first:  bash bench/gpu-bundle.sh      (the programs built here, in .gpubundle/: see (b))
 #   then:         run(command="bash bench/gpu.sh", carry=[".gpubundle"], timeout_s=600)
 #
 # Results go to $OUT (the device tool's folder that comes back; default build-gpu/results), at
-# most 6 files: env.txt, build.log, tests.txt, bench.txt, sanitizer.txt, summary.txt.
+# most 7 files: env.txt, build.log, tests.txt, bench.txt, profile.txt, sanitizer.txt, summary.txt.
 # Environment: BUILD (default build-gpu), ARCH (default 90a), JOBS (default nproc),
 # TIME_BUDGET (seconds, default 540: later steps are skipped once it is spent), KERNELS_ONLY=1
 # (skip (a) and (b)).
@@ -220,7 +220,35 @@ for r in rows:
         t["infer_samples_per_s"]))
 PYEOF
 
-# ---- 4. compute-sanitizer (bounded; skipped when time is short) -------------------------------------------
+# ---- 4. where the GPU time goes: every kernel of a short run timed by Nsight Compute -----------------------
+# One metric (the kernel's duration), the GPU's own clocks, warm caches: eir-dist's step (two warm-up
+# and one measured training step, three inference batches) and PyTorch's (two training steps, two
+# inference batches) at batch 256, fp32, grouped by kernel (bench/ncu_summary.py).
+NCU=$(command -v ncu || ls "$CUDA_HOME"/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)
+{
+    if [ -z "$NCU" ]; then
+        echo "ncu: not available"
+    elif [ "$MODE" = kernels-only ]; then
+        echo "profile skipped: no eir-bench-train in a kernels-only build"
+    elif [ "$(left)" -lt 170 ]; then
+        echo "profile skipped: time budget"
+    else
+        NCU_ARGS=(--clock-control none --cache-control none --metrics gpu__time_duration.sum -f)
+        timeout 70 "$NCU" "${NCU_ARGS[@]}" -o "$BUILD/prof-eir" "$BIN/eir-bench-train" --device cuda --batch 256 \
+            --math fp32 --train-steps 1 --infer-steps 1 >"$BUILD/prof-eir.log" 2>&1 || tail -5 "$BUILD/prof-eir.log"
+        "$NCU" --import "$BUILD/prof-eir.ncu-rep" --csv --page raw --metrics gpu__time_duration.sum >"$BUILD/prof-eir.csv" &&
+            $PY bench/ncu_summary.py "$BUILD/prof-eir.csv" --label "eir-dist, batch 256, fp32 (3 training steps, 3 inference batches)"
+        echo
+        LD_LIBRARY_PATH=$ORIG_LD_LIBRARY_PATH timeout 90 "$NCU" "${NCU_ARGS[@]}" -o "$BUILD/prof-torch" $PY \
+            tools/reference/bench_torch.py --device cuda --batch 256 --train-steps 1 --infer-steps 1 --warmup 1 \
+            >"$BUILD/prof-torch.log" 2>&1 || tail -5 "$BUILD/prof-torch.log"
+        "$NCU" --import "$BUILD/prof-torch.ncu-rep" --csv --page raw --metrics gpu__time_duration.sum >"$BUILD/prof-torch.csv" &&
+            $PY bench/ncu_summary.py "$BUILD/prof-torch.csv" --label "PyTorch, batch 256, fp32 (2 training steps, 2 inference batches)"
+    fi
+} >"$RES/profile.txt" 2>&1
+head -30 "$RES/profile.txt"
+
+# ---- 5. compute-sanitizer (bounded; skipped when time is short) -------------------------------------------
 CS=$(command -v compute-sanitizer || ls "$CUDA_HOME/bin/compute-sanitizer" 2>/dev/null || true)
 {
     if [ -z "$CS" ]; then
