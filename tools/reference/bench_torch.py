@@ -10,7 +10,8 @@ clip_grad_norm_(1.0), AdamW (lr 3e-4, wd 1e-4 on >=2-D params). Inference = eval
 lookup + forward + softmax. Random byte tokens (0..255) with random <pad> tails, random labels.
 Warm-up steps are excluded. --device cuda runs the same model on the GPU in fp32 (TF32 matmuls
 off, torch's default) with torch's fused AdamW (EIR's optimizer on a GPU), synchronising before
-each clock read. Prints one JSON line:
+each clock read. --ops (default auto): torch's own RMSNorm and scaled_dot_product_attention where
+torch has them (>= 2.4), as EIR runs, else eir_model.py's spelled-out forms. Prints one JSON line:
   {"train_samples_per_s": .., "infer_samples_per_s": .., "threads": .., "torch": .., ...}
 At ~4-8 training samples/s on 2 cores (torch 1.13) the defaults take 1-2 minutes.
 """
@@ -51,7 +52,12 @@ def main():
     ap.add_argument("--mixing-alpha", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--ops", choices=["auto", "native", "reference"], default="auto",
+                    help="native: torch's RMSNorm and scaled_dot_product_attention, as EIR runs on torch 2.x; "
+                         "reference: the spelled-out forms of eir_model.py (torch 1.13); auto: native where available")
     args = ap.parse_args()
+    native = args.ops == "native" or (args.ops == "auto" and em.native_ops_available())
+    em.use_native_ops(native)
 
     torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
@@ -92,6 +98,14 @@ def main():
 
     model.eval()
     with torch.no_grad():
+        ops_diff = None
+        if native:  # the same model either way: eval-mode logits, native vs spelled-out ops
+            em.use_native_ops(False)
+            ref = model(model.embed(tokens))
+            em.use_native_ops(True)
+            nat = model(model.embed(tokens))
+            ops_diff = max(float((nat[o][c] - ref[o][c]).abs().max()) for o in ref for c in ref[o])
+
         def one_infer():
             outs = model(model.embed(tokens))
             for cols in outs.values():
@@ -112,6 +126,8 @@ def main():
         "threads": args.threads,
         "device": torch.cuda.get_device_name(dev) if args.device == "cuda" else "cpu",
         "torch": torch.__version__,
+        "ops": "native (F.rms_norm, F.scaled_dot_product_attention)" if native else "reference (spelled out)",
+        "ops_logits_max_abs_diff": ops_diff,
         "batch": args.batch,
         "train_steps": args.train_steps,
         "infer_steps": args.infer_steps,

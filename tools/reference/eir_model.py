@@ -32,6 +32,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# EIR on torch 2.x runs torch.nn.RMSNorm and F.scaled_dot_product_attention; this twin spells both
+# out (same results, slower) so that it runs on torch 1.13 too. use_native_ops(True) switches to
+# torch's own where they exist: what EIR actually runs, hence the honest speed baseline
+# (tools/reference/bench_torch.py --ops native). The golden fixtures use the spelled-out forms.
+NATIVE_OPS = False
+
+
+def native_ops_available() -> bool:
+    return hasattr(F, "scaled_dot_product_attention") and hasattr(F, "rms_norm")
+
+
+def use_native_ops(on: bool) -> None:
+    global NATIVE_OPS
+    if on and not native_ops_available():
+        raise RuntimeError(f"torch {torch.__version__} lacks F.scaled_dot_product_attention / F.rms_norm (torch >= 2.4)")
+    NATIVE_OPS = on
+
+
 VOCAB_SIZE = 261  # 256 byte values + <bos> <unk> <mask> <pad> <eos> (spec §2.2)
 PAD_TOKEN = 259
 ROPE_THETA = 10000
@@ -144,6 +162,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(normalized_shape))
 
     def forward(self, x: Tensor) -> Tensor:
+        if NATIVE_OPS:
+            return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
         eps = torch.finfo(x.dtype).eps if self.eps is None else self.eps
         r = torch.rsqrt(torch.pow(x, 2).mean(-1, keepdim=True).add_(eps))
         return x.mul(r).mul(self.weight)
@@ -231,6 +251,9 @@ class TransformerBlock(nn.Module):
         q = self._apply_rope(q, s)
         k = self._apply_rope(k, s)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        if NATIVE_OPS:
+            a = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout.p if self.training else 0.0)
+            return self.dropout(self.out_proj(a.transpose(1, 2).contiguous().view(b, s, self.d_model)))
         # F.scaled_dot_product_attention (math path): softmax(q k^T / sqrt(dh)), dropout, @ v
         scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
         attn = torch.softmax(scores, dim=-1)
