@@ -3,8 +3,9 @@
 # run the GPU tests (kernels, whole model, NCCL, the CUDA training CLI), benchmark training and
 # inference of the tutorial model at batch 64 and 256 (fp32, tf32, bf16) side by side with the
 # PyTorch reference model on the same GPU, benchmark the kernels, then (time allowing) time every
-# kernel of both with Nsight Compute and run the compute-sanitizer checks. Built to finish inside one 10-minute device command on one H200
-# (about 6-8 minutes expected; steps past the time guard are skipped, never half-run).
+# kernel of both with Nsight Compute and run the compute-sanitizer checks. Built to finish inside
+# one 10-minute device command on one H200 (about 6-8 minutes expected; steps past the time guard
+# are skipped, never half-run).
 #
 #   here, first:  bash bench/gpu-bundle.sh      (the programs built here, in .gpubundle/: see (b))
 #   then:         run(command="bash bench/gpu.sh", carry=[".gpubundle"], timeout_s=600)
@@ -12,8 +13,8 @@
 # Results go to $OUT (the device tool's folder that comes back; default build-gpu/results), at
 # most 7 files: env.txt, build.log, tests.txt, bench.txt, profile.txt, sanitizer.txt, summary.txt.
 # Environment: BUILD (default build-gpu), ARCH (default 90a), JOBS (default nproc),
-# TIME_BUDGET (seconds, default 540: later steps are skipped once it is spent), KERNELS_ONLY=1
-# (skip (a) and (b)).
+# TIME_BUDGET (seconds, default 480, which leaves a 15-minute device session room for a short
+# rerun: later steps are skipped once it is spent), KERNELS_ONLY=1 (skip (a) and (b)).
 #
 # Programs, the first of these that works:
 #  (a) the project's CMake build, where the machine has its libraries (libyaml, jansson, OpenBLAS,
@@ -29,7 +30,7 @@ BUILD=${BUILD:-$SRC/build-gpu}
 RES=${OUT:-$BUILD/results}
 ARCH=${ARCH:-90a}
 JOBS=${JOBS:-$(nproc)}
-BUDGET=${TIME_BUDGET:-540}
+BUDGET=${TIME_BUDGET:-480}
 mkdir -p "$BUILD" "$RES"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1
 SUMMARY=$RES/summary.txt
@@ -100,7 +101,9 @@ fi
 if [ -z "$BIN" ] && [ "${KERNELS_ONLY:-0}" != 1 ] && [ -e "$BUNDLE" ]; then
     {
         echo "== the carried bundle ($BUNDLE, from bench/gpu-bundle.sh)"
-        rm -rf "$BUILD/bundle" && mkdir -p "$BUILD/bundle" && tar -C "$BUILD/bundle" -xJf "$BUNDLE" &&
+        # tar needs the xz program for -J; Python's tarfile has lzma built in
+        rm -rf "$BUILD/bundle" && mkdir -p "$BUILD/bundle" && { tar -C "$BUILD/bundle" -xJf "$BUNDLE" ||
+            $PY -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$BUNDLE" "$BUILD/bundle"; } &&
             cat "$BUILD/bundle/BUNDLE_INFO" || echo "cannot unpack"
         here=$(bash "$SRC/bench/gpu-bundle-hash.sh" "$SRC")
         if [ "$here" != "$(cat "$BUILD/bundle/SOURCE_HASH" 2>/dev/null)" ]; then
@@ -238,7 +241,7 @@ NCU=$(command -v ncu || ls "$CUDA_HOME"/bin/ncu /opt/nvidia/nsight-compute/*/ncu
         echo "ncu: not available"
     elif [ "$MODE" = kernels-only ]; then
         echo "profile skipped: no eir-bench-train in a kernels-only build"
-    elif [ "$(left)" -lt 170 ]; then
+    elif [ "$(left)" -lt 110 ]; then
         echo "profile skipped: time budget"
     else
         NCU_ARGS=(--clock-control none --cache-control none --metrics gpu__time_duration.sum -f)

@@ -45,7 +45,9 @@ void cuda_device_info(CudaDeviceInfo *info);
 void *cuda_malloc(size_t bytes);  // dies on failure
 void cuda_free(void *p);          // NULL is fine
 void cuda_memcpy_h2d(void *dst, const void *src, size_t bytes);  // synchronous
-void cuda_memcpy_d2h(void *dst, const void *src, size_t bytes);  // synchronous
+// Synchronous, on the legacy default stream, which does NOT wait for the non-blocking streams the
+// model runs on: synchronise the producing stream first (as every caller does).
+void cuda_memcpy_d2h(void *dst, const void *src, size_t bytes);
 void cuda_memcpy_d2d(void *dst, const void *src, size_t bytes, void *stream);
 void cuda_memset_zero(void *p, size_t bytes, void *stream);
 void cuda_memcpy_h2d_async(void *dst, const void *src, size_t bytes, void *stream);  // src: pinned to be async
@@ -168,9 +170,10 @@ void rope_backward_cuda(float *dx, int N, int ld, int W, int n_heads, int dh, co
 // shared memory (W * dh <= ~14000 floats for the backward pass; the tutorial's 128 x 8 uses 17 KB).
 void window_attention_forward_cuda(float *out, float *lse, uint32_t *mask, const float *qkv, int B, int T, int W,
                                    int d, int heads, bool causal, float p_drop, const DropoutKey *key, void *stream);
-void window_attention_backward_cuda(float *dqkv, const float *dout, const float *qkv, const float *lse,
-                                    const uint32_t *mask, int B, int T, int W, int d, int heads, bool causal,
-                                    float p_drop, void *stream);
+// out: the forward pass's output (D_i = dO_i . O_i comes from it).
+void window_attention_backward_cuda(float *dqkv, const float *dout, const float *qkv, const float *out,
+                                    const float *lse, const uint32_t *mask, int B, int T, int W, int d, int heads,
+                                    bool causal, float p_drop, void *stream);
 
 // ---------------------------------------------------------------------------------------------
 // Pooling per window (layers_pool.cu)

@@ -75,7 +75,7 @@ static void layer_backward(ModelCuda *g, int i, int l, int B) {
     layerscale_residual_backward_cuda(S->d1, G->ls1, S->dres, A->y, W->ls1, 1.0f, N, d, cs, st);
     dropout_backward_cuda(S->d1, S->d1, A->y_mask, B, (size_t)Lp * d, p, st);
     linear_backward_cuda(bl, S->d2, G->wo, NULL, S->d1, A->att, W->wo, N, d, d, false, cs, st);
-    window_attention_backward_cuda(S->dqkv, S->d2, A->qkv, A->lse, A->att_mask, B, Lp, s->win, d, s->heads, s->masked,
+    window_attention_backward_cuda(S->dqkv, S->d2, A->qkv, A->att, A->lse, A->att_mask, B, Lp, s->win, d, s->heads, s->masked,
                                    p, st);
     rope_backward_cuda(S->dqkv, N, 3 * d, s->win, 2 * s->heads, dh, g->rope_cos[i], g->rope_sin[i], st);
     linear_backward_cuda(bl, S->d1, G->wqkv, NULL, S->dqkv, A->a, W->wqkv, N, d, 3 * d, false, cs, st);

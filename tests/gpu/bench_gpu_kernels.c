@@ -53,7 +53,7 @@ static void att_fwd(void *p) {
 }
 static void att_bwd(void *p) {
     Ctx *c = p;
-    window_attention_backward_cuda(c->dqkv, c->dout, c->qkv, c->lse, c->p > 0 ? c->mask : NULL, c->B, L, W, D, HEADS,
+    window_attention_backward_cuda(c->dqkv, c->dout, c->qkv, c->out, c->lse, c->p > 0 ? c->mask : NULL, c->B, L, W, D, HEADS,
                                    false, c->p, c->stream);
 }
 static void lin_fwd(void *p) {

@@ -502,20 +502,21 @@ static void test_attention(int B, int C, int W, int d, int heads, bool causal, f
     check_tensor("attention forward out", d_out, out, nout, FP32);
     check_tensor("attention forward lse", d_lse, lse, nlse, FP32);
     if (p > 0) check_bits("attention dropout mask", d_mask, mask, mw * sizeof(uint32_t));
-    // the backward pass in isolation: the CPU's lse and mask
-    float *d_lse_cpu = devf(lse, nlse);
+    // the backward pass in isolation: the CPU's output, lse and mask
+    float *d_lse_cpu = devf(lse, nlse), *d_out_cpu = devf(out, nout);
     uint32_t *d_mask_cpu = dev_up(mask, mw * sizeof(uint32_t));
-    window_attention_backward_cuda(d_dqkv, d_g, d_qkv, d_lse_cpu, p > 0 ? d_mask_cpu : NULL, B, T, W, d, heads, causal,
-                                   p, NULL);
+    window_attention_backward_cuda(d_dqkv, d_g, d_qkv, d_out_cpu, d_lse_cpu, p > 0 ? d_mask_cpu : NULL, B, T, W, d,
+                                   heads, causal, p, NULL);
     check_tensor("attention backward dqkv", d_dqkv, dqkv, nqkv, FP32);
     // run-to-run determinism
     window_attention_forward_cuda(d_out2, d_lse, p > 0 ? d_mask : NULL, d_qkv, B, T, W, d, heads, causal, p, &kg, NULL);
-    window_attention_backward_cuda(d_dqkv2, d_g, d_qkv, d_lse_cpu, p > 0 ? d_mask_cpu : NULL, B, T, W, d, heads,
-                                   causal, p, NULL);
+    window_attention_backward_cuda(d_dqkv2, d_g, d_qkv, d_out_cpu, d_lse_cpu, p > 0 ? d_mask_cpu : NULL, B, T, W, d,
+                                   heads, causal, p, NULL);
     check_same_run("attention forward", d_out, d_out2, nout);
     check_same_run("attention backward", d_dqkv, d_dqkv2, nqkv);
     cuda_free(d_qkv), cuda_free(d_g), cuda_free(d_out), cuda_free(d_lse), cuda_free(d_dqkv), cuda_free(d_out2);
     cuda_free(d_dqkv2), cuda_free(d_mask), cuda_free(d_lse_cpu), cuda_free(d_mask_cpu), cuda_free((void *)kg.sample_ids);
+    cuda_free(d_out_cpu);
     free(qkv), free(g), free(ids), free(scr), free(out), free(lse), free(dqkv), free(mask);
 }
 
