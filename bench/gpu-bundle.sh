@@ -66,3 +66,14 @@ rm -rf "$STAGE"
 size=$(stat -c %s "$OUTDIR/eir-gpu-bundle.tar.xz")
 echo "bundle: $OUTDIR/eir-gpu-bundle.tar.xz ($((size / 1024 / 1024)) MiB; the device tool carries at most 64 MiB)"
 [ "$size" -lt $((60 * 1024 * 1024)) ] || { echo "gpu-bundle: too large to carry" >&2; exit 1; }
+
+# Unpacked elsewhere, the programs run from it: one-process training, resume and the launcher check
+# (tests/cli/single_process.sh, on the CPU here), and the GPU tests skip cleanly without a GPU.
+CHECK=$(mktemp -d /tmp/eir-gpu-bundle-check.XXXXXX)
+trap 'rm -rf "$CHECK"' EXIT
+tar -C "$CHECK" -xJf "$OUTDIR/eir-gpu-bundle.tar.xz"
+"$CHECK/bin/eir-dist" --version
+bash "$SRC/tests/cli/single_process.sh" "$CHECK/bin" "$SRC"
+rc=0; "$CHECK/bin/test_gpu_kernels" >/dev/null || rc=$?
+[ $rc = 0 ] || [ $rc = 77 ] || { echo "gpu-bundle: test_gpu_kernels from the bundle exited $rc" >&2; exit 1; }
+echo "gpu-bundle: ok (carry it: run(command=\"bash bench/gpu.sh\", carry=[\".gpubundle\"], timeout_s=600))"

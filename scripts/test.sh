@@ -2,8 +2,8 @@
 # Sets up a fresh Debian machine and runs every test: the Release build's ctest suite, then the
 # unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then the CUDA backend's
 # tests (ctest -L gpu-emu) on the CPU emulation of CUDA (tests/gpu/emu), which needs no GPU, then
-# the suite once more in a build without MPI (EIR_MPI=OFF: one process, as bench/gpu-bundle.sh
-# builds for a GPU machine that has no MPI).
+# the suite once more in a build without MPI (EIR_MPI=OFF: one process), and, where nvcc is
+# present, bench/gpu-bundle.sh (the CUDA programs built that way, packed and run from the pack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -30,5 +30,10 @@ echo "== one-process build without MPI (EIR_MPI=OFF) + ctest"
 cmake -S . -B build-single -DCMAKE_BUILD_TYPE=Release -DEIR_MPI=OFF -DEIR_CUDA=OFF >/dev/null
 cmake --build build-single -j"$jobs"
 (cd build-single && ctest --output-on-failure -j"$jobs" -LE ops)
+
+if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc >/dev/null; then
+  echo "== the GPU bundle (bench/gpu-bundle.sh: CUDA programs without MPI, with their libraries, for bench/gpu.sh)"
+  bash bench/gpu-bundle.sh
+fi
 
 echo "== all tests passed"
