@@ -476,13 +476,15 @@ static void test_rope(int N, int W, int heads, int dh) {
     free(freqs), free(ct), free(st), free(x), free(g);
 }
 
-static void test_attention(int B, int C, int W, int d, int heads, bool causal, float p) {
-    printf("window_attention B=%d C=%d W=%d d=%d heads=%d (dh=%d) causal=%d p=%.2f\n", B, C, W, d, heads, d / heads,
-           causal, p);
+// amp: q, k, v uniform in [-amp, amp]; large values spread the scores (tens of units apart), so the
+// forward's online softmax rescales often and far
+static void test_attention_amp(int B, int C, int W, int d, int heads, bool causal, float p, float amp) {
+    printf("window_attention B=%d C=%d W=%d d=%d heads=%d (dh=%d) causal=%d p=%.2f amp=%.1f\n", B, C, W, d, heads,
+           d / heads, causal, p, amp);
     int T = C * W, dh = d / heads;
     size_t N = (size_t)B * T, nqkv = N * 3 * d, nout = N * d, nlse = N * heads;
     size_t mw = p > 0 ? window_attention_mask_words(B, T, W, heads) : 1;
-    float *qkv = host_rand(nqkv, -1.5f, 1.5f), *g = host_rand(nout, -1, 1);
+    float *qkv = host_rand(nqkv, -amp, amp), *g = host_rand(nout, -1, 1);
     uint64_t *ids = sample_ids(B);
     DropoutKey kc = {.seed = 12345, .purpose = rng_purpose(RNG_DROPOUT, 0x10011), .step = 3, .sample_ids = ids};
     DropoutKey kg = kc;
@@ -518,6 +520,10 @@ static void test_attention(int B, int C, int W, int d, int heads, bool causal, f
     cuda_free(d_dqkv2), cuda_free(d_mask), cuda_free(d_lse_cpu), cuda_free(d_mask_cpu), cuda_free((void *)kg.sample_ids);
     cuda_free(d_out_cpu);
     free(qkv), free(g), free(ids), free(scr), free(out), free(lse), free(dqkv), free(mask);
+}
+
+static void test_attention(int B, int C, int W, int d, int heads, bool causal, float p) {
+    test_attention_amp(B, C, W, d, heads, causal, p, 1.5f);
 }
 
 // ---- pooling ----------------------------------------------------------------------------------------------
@@ -676,6 +682,7 @@ static int run_all(void) {
     // mid-word and mid-Philox-block
     if (want("attention")) test_attention(2, 3, 37, 48, 8, true, 0.25f);
     if (want("attention")) test_attention(1, 2, 40, 96, 2, false, 0.1f);  // dh 48
+    if (want("attention")) test_attention_amp(2, 2, 128, 64, 8, true, 0.1f, 5.0f);  // scores tens apart
 
     if (want("pool")) test_pool(3, 3, 128, 64, POOL_AVG);
     if (want("pool")) test_pool(3, 3, 128, 64, POOL_MAX);
