@@ -43,6 +43,23 @@ __device__ __forceinline__ void att_load(float (&r)[DH], const float *p, int dh,
     for (int t = 0; t < DH; t++) r[t] = (EXACT || t < dh) ? p[t] * mul : 0.0f;
 }
 
+// Row i's keep bits read key by key (j = 0, 1, ..., jr - 1): one 32-bit load per 32 keys rather
+// than one per key (the row's bits are i*W .. i*W + jr - 1 of the unit's mask).
+struct AttKeepRow {
+    const uint32_t *um;
+    uint32_t e, end, w;
+    __device__ __forceinline__ AttKeepRow(const uint32_t *m, int W, int i, int jr)
+        : um(m), e((uint32_t)i * (uint32_t)W), end((uint32_t)i * (uint32_t)W + (uint32_t)jr), w(0) {
+        if (um) w = um[e >> 5] >> (e & 31u);
+    }
+    __device__ __forceinline__ float next() {
+        const float k = (float)(w & 1u);
+        w >>= 1;
+        if ((++e & 31u) == 0 && e < end) w = um[e >> 5];
+        return k;
+    }
+};
+
 // Keep bit (row i, key j) of a unit's mask: bit i*W + j.
 __device__ __forceinline__ float att_keep(const uint32_t *um, int W, int i, int j) {
     uint32_t e = (uint32_t)i * (uint32_t)W + (uint32_t)j;
@@ -86,6 +103,7 @@ __global__ void __launch_bounds__(ATT_MAX_THREADS)
         const int jr = causal ? i + 1 : W;
         // one pass, softmax online: ATT_KB scores at a time; when they raise the running max m,
         // what was summed so far is rescaled by exp(m_old - m_new) (the first block: by ~0, onto 0)
+        AttKeepRow keep(um, W, i, jr);  // um is null without dropout
         float m = -INFINITY, sum = 0.0f, o[DH];
 #pragma unroll
         for (int t = 0; t < DH; t++) o[t] = 0.0f;
@@ -109,7 +127,7 @@ __global__ void __launch_bounds__(ATT_MAX_THREADS)
                 if (j >= jr) break;
                 float e = exp_approx_dev(sc[x] - m);
                 sum += e;
-                if (thr) e *= att_keep(um, W, i, j);
+                if (thr) e *= keep.next();
                 const float *v = Vs + (size_t)j * dh;
 #pragma unroll
                 for (int t = 0; t < DH; t++)
@@ -169,6 +187,7 @@ __global__ void __launch_bounds__(ATT_MAX_THREADS)
         att_load<DH, EXACT>(g, Gs + (size_t)i * dh, dh, 1.0f);
         const int jr = causal ? i + 1 : W;
         const float l = Ls[i], D = Ds[i];
+        AttKeepRow keep(um, W, i, jr);
         float dq[DH];
 #pragma unroll
         for (int t = 0; t < DH; t++) dq[t] = 0.0f;
@@ -176,7 +195,7 @@ __global__ void __launch_bounds__(ATT_MAX_THREADS)
             const float *k = Ks + (size_t)j * dh;
             float p = exp_approx_dev(att_dot<DH, EXACT>(q, k, dh) - l);
             float dp = att_dot<DH, EXACT>(g, Vs + (size_t)j * dh, dh);
-            if (thr) dp *= att_keep(um, W, i, j) * keep_scale;
+            if (thr) dp *= keep.next() * keep_scale;
             float ds = p * (dp - D);
 #pragma unroll
             for (int t = 0; t < DH; t++)
