@@ -70,6 +70,9 @@ extern "C" void cuda_memset_zero(void *p, size_t bytes, void *stream) {
 extern "C" void cuda_memcpy_h2d_async(void *dst, const void *src, size_t bytes, void *stream) {
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, STREAM(stream)));
 }
+extern "C" void cuda_memcpy_d2h_async(void *dst, const void *src, size_t bytes, void *stream) {
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, STREAM(stream)));
+}
 extern "C" void *cuda_host_alloc(size_t bytes) {
     void *p = NULL;
     cudaError_t err = cudaMallocHost(&p, bytes ? bytes : 1);

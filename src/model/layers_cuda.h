@@ -51,6 +51,7 @@ void cuda_memcpy_d2h(void *dst, const void *src, size_t bytes);
 void cuda_memcpy_d2d(void *dst, const void *src, size_t bytes, void *stream);
 void cuda_memset_zero(void *p, size_t bytes, void *stream);
 void cuda_memcpy_h2d_async(void *dst, const void *src, size_t bytes, void *stream);  // src: pinned to be async
+void cuda_memcpy_d2h_async(void *dst, const void *src, size_t bytes, void *stream);  // dst: pinned
 // Page-locked host memory (zeroed), for asynchronous copies; dies on failure.
 void *cuda_host_alloc(size_t bytes);
 void cuda_host_free(void *p);

@@ -44,8 +44,13 @@ void model_cuda_init(ModelCuda *g, const Model *host, int device, int max_batch,
         g->slot_free[k] = cuda_event_create();
         cuda_event_record(g->slot_free[k], g->stream);
     }
+    g->fwd_copied = cuda_event_create();
+    g->labels_copied = cuda_event_create();
+    g->loss_ready = cuda_event_create();
+    cuda_event_record(g->fwd_copied, g->stream);
+    cuda_event_record(g->labels_copied, g->stream);
     // pinned staging of the per-batch uploads, copied asynchronously on the stream (the host
-    // rewrites them only after the step that read them has been waited for)
+    // rewrites them once the copies out of them are done: fwd_copied, labels_copied)
     g->h_perm = cuda_host_alloc((size_t)max_batch * sizeof(int32_t));
     g->h_ids = cuda_host_alloc((size_t)max_batch * sizeof(uint64_t));
     g->h_cls = cuda_host_alloc((size_t)host->config.n_targets * max_batch * sizeof(int32_t));
@@ -119,6 +124,9 @@ void model_cuda_free(ModelCuda *g) {
     model_weight_views_free(g->host, &g->g);
     cuda_blas_destroy(g->blas);
     cuda_event_destroy(g->staged_event);
+    cuda_event_destroy(g->fwd_copied);
+    cuda_event_destroy(g->labels_copied);
+    cuda_event_destroy(g->loss_ready);
     for (int k = 0; k < 2; k++) cuda_event_destroy(g->slot_free[k]);
     cuda_host_free(g->h_perm);
     cuda_host_free(g->h_ids);
@@ -200,9 +208,10 @@ void model_cuda_forward(ModelCuda *g, const int32_t *const *tokens, int B, const
     g->staged_slot = -1;
     cuda_stream_wait_event(g->stream, g->staged_event);
 
-    // the pinned staging buffers are rewritten below: the previous step's copies out of them must
-    // be done (they are after model_cuda_loss_read or a download; this makes sure, at no cost then)
-    cuda_stream_synchronize(g->stream);
+    // h_ids / h_perm are rewritten below: the previous forward's copies out of them must be done.
+    // They ran at that forward's start, so this does not wait for the rest of the previous step
+    // (its backward and optimizer may still run: the host queues this step behind them).
+    cuda_event_synchronize(g->fwd_copied);
     g->ctx = *ctx;
     for (int b = 0; b < B; b++) g->h_ids[b] = ctx->sample_ids ? ctx->sample_ids[b] : ctx->sample_base + (uint64_t)b;
     cuda_memcpy_h2d_async(g->acts.sample_ids, g->h_ids, (size_t)B * sizeof(uint64_t), g->stream);
@@ -220,6 +229,7 @@ void model_cuda_forward(ModelCuda *g, const int32_t *const *tokens, int B, const
         g->ctx.mixup_perm = NULL;
         g->ctx.mixup_lambda = 1.0f;
     }
+    cuda_event_record(g->fwd_copied, g->stream);
     for (int i = 0; i < mc->n_inputs; i++) model_cuda_input_forward(g, i, B);
     model_cuda_fusion_heads_forward(g, B);
     cuda_event_record(g->slot_free[g->slot], g->stream);
@@ -244,6 +254,7 @@ void model_cuda_loss_queue(ModelCuda *g, const TargetLabels *labels, const doubl
     bool mix = g->ctx.mixup;
     float lam = mix ? g->ctx.mixup_lambda : 1.0f;
     const int32_t *perm = g->h_perm;  // the host's copy of the permutation
+    cuda_event_synchronize(g->labels_copied);  // h_cls / h_val: the last loss's label copies are done
     cuda_memset_zero(g->loss_result, (size_t)4 * T * sizeof(double), g->stream);
     for (int t = 0; t < T; t++) {
         const ModelTargetSpec *s = &mc->targets[t];
@@ -290,6 +301,10 @@ void model_cuda_loss_queue(ModelCuda *g, const TargetLabels *labels, const doubl
                                                    K, s->label_smoothing, g2, g->stream);
         }
     }
+    cuda_event_record(g->labels_copied, g->stream);
+    // the sums come back right behind the loss kernels; backward and the optimizer queue after
+    cuda_memcpy_d2h_async(g->h_loss, g->loss_result, (size_t)4 * T * sizeof(double), g->stream);
+    cuda_event_record(g->loss_ready, g->stream);
     g->loss_lambda = lam;
     g->loss_pending = true;
 }
@@ -298,8 +313,7 @@ double model_cuda_loss_read(ModelCuda *g, float *target_losses) {
     const ModelConfig *mc = &g->host->config;
     if (!g->loss_pending) eir_die("model_cuda_loss_read: no loss queued");
     int T = mc->n_targets;
-    cuda_stream_synchronize(g->stream);
-    cuda_memcpy_d2h(g->h_loss, g->loss_result, (size_t)4 * T * sizeof(double));
+    cuda_event_synchronize(g->loss_ready);  // not the whole stream: backward may still be running
     double total = 0.0, lam = g->loss_lambda;
     for (int t = 0; t < T; t++) {
         double loss_t = 0.0;

@@ -5,8 +5,10 @@
 // the activations with the host's layout, and the passes of model.c/model_input.c/model_mlp.c
 // expressed with the CUDA layers of layers_cuda.h.
 //
-// Streams: everything of a step is queued on `stream` and nothing waits on the host except
-// model_cuda_loss_read (the loss), the downloads, and model_cuda_stage's reuse of a token slot.
+// Streams: everything of a step is queued on `stream` and the host waits only in
+// model_cuda_loss_read (for the loss sums alone: backward and the optimizer queued behind them
+// keep running while the host prepares the next step), in the downloads, and before rewriting a
+// pinned staging buffer (for the copy out of it, done early in the previous step).
 // Batches: model_cuda_stage queues the host -> device copy of a batch's tokens on a second
 // stream (from pinned memory: cuda_host_alloc), so the next batch is copied while the current
 // step runs; model_cuda_forward(…, NULL tokens) then uses the staged batch.
@@ -38,6 +40,10 @@ typedef struct {
     void *stream, *copy_stream, *blas;
     void *staged_event;  // recorded on copy_stream after the staged tokens' copy
     void *slot_free[2];  // recorded on stream after the last pass that reads a token slot
+    // recorded on stream after the copies out of h_ids / h_perm (forward) and h_cls / h_val
+    // (loss_queue), which the host waits for before rewriting them; and after the loss sums'
+    // copy into h_loss, which model_cuda_loss_read waits for: the one wait of a training step
+    void *fwd_copied, *labels_copied, *loss_ready;
     float *memory;       // params | grads | adam_m | adam_v, num_parameters floats each
     float *params, *grads, *adam_m, *adam_v;
     ModelWeights w, g;   // device views, host layout
@@ -98,8 +104,8 @@ void model_cuda_forward(ModelCuda *g, const int32_t *const *tokens, int B, const
 // Logits of target t of the last forward, copied to host (B x K floats); synchronous.
 void model_cuda_download_logits(ModelCuda *g, int t, float *out);
 // As model_loss, in two halves so the host can do other work while the GPU runs: _queue uploads
-// the labels and queues the loss and dlogits kernels; _read waits for them and returns the loss
-// (and target_losses when not NULL).
+// the labels and queues the loss and dlogits kernels and the copy of the sums to the host; _read
+// waits for that copy alone and returns the loss (and target_losses when not NULL).
 void model_cuda_loss_queue(ModelCuda *g, const TargetLabels *labels, const double *denominators);
 double model_cuda_loss_read(ModelCuda *g, float *target_losses);
 // Backward, as model_backward (gradients ADDED); reports the gradient ranges to the hook.

@@ -3,7 +3,9 @@
 //
 //   forward -> loss (labels uploaded) -> backward, whose finished gradient buckets are summed over
 //   ranks by NCCL while backward goes on -> [clip + AdamW on the device] -> load and stage the
-//   NEXT batch (host file reads and the copy overlap the GPU) -> read the loss (the one wait).
+//   NEXT batch (host file reads and the copy overlap the GPU) -> read the loss: the one wait,
+//   which returns once the loss sums are back, so the GPU finishes backward and AdamW while the
+//   host already queues the next iteration behind them.
 //
 // Parameters, gradients, AdamW moments and activations live on the device; the host copies
 // (t->model.params_memory, t->adam_m/v) are refreshed only when a file is written.
