@@ -113,14 +113,18 @@ inline std::vector<float> operand_rows(const void *X, cudaDataType_t type, cubla
 }
 // C (m x n, ldc) = alpha op(A) op(B) + beta C, column-major; op(A) m x k, op(B) k x n; each operand
 // element rounded by `r`; beta == 0 ignores C (NaNs in it included), as the real cuBLAS.
-inline cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
-                           const void *A, cudaDataType_t At, int lda, const void *B, cudaDataType_t Bt, int ldb,
-                           float beta, void *C, cudaDataType_t Ct, int ldc, int r) {
+inline cublasStatus_t gemm_args(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, int lda, int ldb,
+                                int ldc) {
     if (m < 0 || n < 0 || k < 0) return CUBLAS_STATUS_INVALID_VALUE;
     if ((ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) || (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T))
         return CUBLAS_STATUS_INVALID_VALUE;
     if (lda < (ta == CUBLAS_OP_N ? m : k) || ldb < (tb == CUBLAS_OP_N ? k : n) || ldc < m)
         return CUBLAS_STATUS_INVALID_VALUE;  // as the real cuBLAS checks
+    return CUBLAS_STATUS_SUCCESS;
+}
+inline cublasStatus_t gemm_now(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
+                               const void *A, cudaDataType_t At, int lda, const void *B, cudaDataType_t Bt, int ldb,
+                               float beta, void *C, cudaDataType_t Ct, int ldc, int r) {
     // rows of op(A), and rows of op(B)^T (= columns of op(B): B read with the other transpose)
     std::vector<float> a = operand_rows(A, At, ta, m, k, lda, r);
     std::vector<float> b = operand_rows(B, Bt, tb == CUBLAS_OP_N ? CUBLAS_OP_T : CUBLAS_OP_N, n, k, ldb, r);
@@ -137,6 +141,16 @@ inline cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, in
         }
     return CUBLAS_STATUS_SUCCESS;
 }
+// Checks the arguments now (errors come back from the call, as cuBLAS's do) and queues the product
+// on the handle's stream (alpha and beta read now: host pointer mode).
+inline cublasStatus_t gemm(cudaStream_t stream, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           float alpha, const void *A, cudaDataType_t At, int lda, const void *B, cudaDataType_t Bt,
+                           int ldb, float beta, void *C, cudaDataType_t Ct, int ldc, int r) {
+    cublasStatus_t st = gemm_args(ta, tb, m, n, k, lda, ldb, ldc);
+    if (st != CUBLAS_STATUS_SUCCESS) return st;
+    enqueue(stream, [=] { gemm_now(ta, tb, m, n, k, alpha, A, At, lda, B, Bt, ldb, beta, C, Ct, ldc, r); });
+    return CUBLAS_STATUS_SUCCESS;
+}
 // The operand rounding of an fp32 product in the handle's math mode.
 inline int mode_round(cublasHandle_t h) {
     int base = h->math & 0xF;
@@ -150,7 +164,8 @@ inline cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublas
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
     int r = emu::mode_round(h);
     if (r < 0) return CUBLAS_STATUS_NOT_SUPPORTED;
-    return emu::gemm(ta, tb, m, n, k, *alpha, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, *beta, C, CUDA_R_32F, ldc, r);
+    return emu::gemm(h->stream, ta, tb, m, n, k, *alpha, A, CUDA_R_32F, lda, B, CUDA_R_32F, ldb, *beta, C, CUDA_R_32F,
+                     ldc, r);
 }
 // alpha and beta are floats (every compute type here is a 32F one); algo is ignored.
 inline cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
@@ -176,6 +191,6 @@ inline cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cubla
         r = emu::ROUND_NONE;  // bf16 operands are exact in every mode
     }
     (void)algo;
-    return emu::gemm(ta, tb, m, n, k, *(const float *)alpha, A, Atype, lda, B, Btype, ldb, *(const float *)beta, C,
-                     Ctype, ldc, r);
+    return emu::gemm(h->stream, ta, tb, m, n, k, *(const float *)alpha, A, Atype, lda, B, Btype, ldb,
+                     *(const float *)beta, C, Ctype, ldc, r);
 }

@@ -10,9 +10,15 @@
 // here: a barrier that not every live thread of the block (warp) reaches is reported as a
 // deadlock, and a full-mask warp intrinsic with exited lanes is reported as an error.
 // cudaMalloc'd and dynamic shared memory start as 0xFF bytes (NaN floats), so reads of memory
-// nobody wrote show up. Streams are synchronous (every call has finished when it returns, so
-// events and stream waits are no-ops and queries say "done"); timings are meaningless. Pinned host
-// memory is plain malloc. Devices: 1, or EIR_EMU_GPUS=N of them (all share the host memory);
+// nobody wrote show up. Streams are LAZY, the GPU's asynchrony at its least favourable to the
+// host: kernels, async copies and memsets and cuBLAS calls queued on a stream run only when
+// something makes them (a stream, event or device synchronisation, a stream waiting on an event,
+// a synchronous copy or memset on the legacy stream, cudaFree), so a host read of results
+// without the right wait sees stale memory, and a pinned buffer rewritten before its queued copy
+// ran sends the new contents: the tests then fail. Copies from pageable host memory take the data
+// at the call, and copies to it wait for their stream, as CUDA's do. NCCL calls run their stream's
+// queue and then run at once (their MPI order stays the host's). EIR_EMU_EAGER=1 runs every call
+// when it is made instead. Timings are meaningless. Pinned host memory is plain malloc. Devices: 1, or EIR_EMU_GPUS=N of them (all share the host memory);
 // EIR_EMU_NO_GPU=1 makes cudaGetDeviceCount fail as on a machine without a GPU (cudaErrorNoDevice),
 // for the CPU-fallback paths.
 // What it cannot show: data races between threads (fibers switch only at barriers), the
@@ -26,7 +32,11 @@
 #include <string.h>
 #include <ucontext.h>
 
+#include <deque>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 // ---- qualifiers ---------------------------------------------------------------------------------------
@@ -291,16 +301,122 @@ inline void run_block(Block &b) {
     }
 }
 
+// ---- lazy streams ---------------------------------------------------------------------------------------
+inline bool eager() {
+    static const bool e = getenv("EIR_EMU_EAGER") && strcmp(getenv("EIR_EMU_EAGER"), "1") == 0;
+    return e;
+}
+// One lock for every queue and for running queued work: host threads (eir-serve's workers) then
+// never run kernels at the same time (__shared__ arrays are static here).
+inline std::recursive_mutex &qlock() {
+    static std::recursive_mutex m;
+    return m;
+}
+inline std::vector<emu_stream *> &all_streams() {
+    static std::vector<emu_stream *> v;
+    return v;
+}
+}  // namespace emu
+
+struct emu_stream {
+    std::deque<std::function<void()>> ops;
+    uint64_t enq = 0, done = 0;  // ops queued and run so far
+    bool blocking = true;        // not cudaStreamNonBlocking: ordered with the legacy stream
+    bool running = false;
+};
+struct emu_event {
+    emu_stream *q = nullptr;  // recorded on q when q had queued `pos` ops
+    uint64_t pos = 0;
+};
+
+namespace emu {
+inline emu_stream *legacy_stream() {
+    static emu_stream *q = [] {
+        emu_stream *n = new emu_stream;
+        all_streams().push_back(n);
+        return n;
+    }();
+    return q;
+}
+inline emu_stream *queue_of(cudaStream_t s) { return s ? s : legacy_stream(); }
+// Runs q's ops until `upto` have run (ops may run other streams' ops: event waits).
+inline void flush(emu_stream *q, uint64_t upto) {
+    std::lock_guard<std::recursive_mutex> g(qlock());
+    if (q->done >= upto) return;
+    if (q->running) fail("a stream waits for its own later work (a cycle of event waits)");
+    while (q->done < upto) {
+        std::function<void()> f = std::move(q->ops.front());
+        q->ops.pop_front();
+        q->running = true;
+        f();
+        q->running = false;
+        q->done++;
+    }
+}
+inline void drain(emu_stream *q) { flush(q, q->enq); }
+inline void drain_all() {
+    std::lock_guard<std::recursive_mutex> g(qlock());
+    for (size_t i = 0; i < all_streams().size(); i++) drain(all_streams()[i]);
+}
+// What a synchronous call on the legacy stream waits for: it and the blocking streams.
+inline void drain_legacy() {
+    std::lock_guard<std::recursive_mutex> g(qlock());
+    for (emu_stream *o : all_streams())
+        if (o->blocking) drain(o);
+}
+inline void push(emu_stream *q, std::function<void()> f) {
+    q->ops.push_back(std::move(f));
+    q->enq++;
+}
+// Queues f on s (eager: runs it). The legacy stream waits for the blocking streams' earlier work
+// and they for its, as in CUDA.
+inline void enqueue(cudaStream_t s, std::function<void()> f) {
+    if (eager()) {
+        f();
+        return;
+    }
+    std::lock_guard<std::recursive_mutex> g(qlock());
+    emu_stream *q = queue_of(s), *leg = legacy_stream();
+    if (q->blocking)
+        for (emu_stream *o : all_streams())
+            if (o != q && o->blocking && (q == leg || o == leg) && o->enq > o->done) {
+                uint64_t pos = o->enq;
+                push(q, [o, pos] { flush(o, pos); });
+            }
+    push(q, std::move(f));
+}
+// Pinned host memory (cudaHostAlloc), for the copy rules of cudaMemcpyAsync.
+inline std::map<uintptr_t, size_t> &pinned_ranges() {
+    static std::map<uintptr_t, size_t> m;
+    return m;
+}
+inline bool is_pinned(const void *p) {
+    std::lock_guard<std::recursive_mutex> g(qlock());
+    uintptr_t a = (uintptr_t)p;
+    auto it = pinned_ranges().upper_bound(a);
+    if (it == pinned_ranges().begin()) return false;
+    --it;
+    return a < it->first + it->second;
+}
+
 template <class F>
 struct Launch {
     F kernel;
     dim3 grid, block;
     size_t smem;
+    cudaStream_t stream;
     template <class... A>
     void operator()(A... args) {
         if (block.x * block.y * block.z == 0 || block.x * block.y * block.z > 1024) fail("bad block size");
         if (grid.y > 65535 || grid.z > 65535) fail("grid y/z > 65535");
         if (current()) fail("kernel launched from a kernel (not emulated)");
+        F k = kernel;
+        dim3 g = grid, bl = block;
+        size_t sm = smem;
+        enqueue(stream, [k, g, bl, sm, args...]() { run(k, g, bl, sm, args...); });
+    }
+    template <class... A>
+    static void run(F kernel, dim3 grid, dim3 block, size_t smem, A... args) {
         const int n = (int)(block.x * block.y * block.z);
         pool_reserve(n);
         Block b;
@@ -327,8 +443,8 @@ struct Launch {
     }
 };
 template <class F>
-inline Launch<F> launch(F kernel, dim3 grid, dim3 block, size_t smem = 0, cudaStream_t = nullptr) {
-    return Launch<F>{kernel, grid, block, smem};
+inline Launch<F> launch(F kernel, dim3 grid, dim3 block, size_t smem = 0, cudaStream_t stream = nullptr) {
+    return Launch<F>{kernel, grid, block, smem, stream};
 }
 
 inline uint3 tid() { return current()->f[current()->cur].tid; }
@@ -546,6 +662,7 @@ inline cudaError_t cudaMalloc(T **p, size_t bytes) {
     return cudaMalloc((void **)p, bytes);
 }
 inline cudaError_t cudaFree(void *p) {
+    emu::drain_all();  // as CUDA: cudaFree waits for the device
     free(p);
     return cudaSuccess;
 }
@@ -557,6 +674,8 @@ inline cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned flags) {
     *p = malloc(bytes ? bytes : 1);
     if (!*p) return emu::fail_call(cudaErrorMemoryAllocation);
     memset(*p, 0xFF, bytes);
+    std::lock_guard<std::recursive_mutex> g(emu::qlock());
+    emu::pinned_ranges()[(uintptr_t)*p] = bytes ? bytes : 1;
     return cudaSuccess;
 }
 template <class T>
@@ -569,49 +688,104 @@ inline cudaError_t cudaMallocHost(T **p, size_t bytes) {
     return cudaMallocHost((void **)p, bytes);
 }
 inline cudaError_t cudaFreeHost(void *p) {
+    emu::drain_all();
+    std::lock_guard<std::recursive_mutex> g(emu::qlock());
+    emu::pinned_ranges().erase((uintptr_t)p);
     free(p);
     return cudaSuccess;
 }
 inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind k) {
     if ((unsigned)k > (unsigned)cudaMemcpyDefault) return emu::fail_call(cudaErrorInvalidValue);
     if (n && (!d || !s)) return emu::fail_call(cudaErrorInvalidValue);
+    emu::drain_legacy();  // on the legacy stream: after its work and the blocking streams'
     memmove(d, s, n);
     return cudaSuccess;
 }
-inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t = nullptr) {
-    return cudaMemcpy(d, s, n, k);
+inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t stream = nullptr) {
+    if ((unsigned)k > (unsigned)cudaMemcpyDefault) return emu::fail_call(cudaErrorInvalidValue);
+    if (n && (!d || !s)) return emu::fail_call(cudaErrorInvalidValue);
+    if (n == 0) return cudaSuccess;
+    if (k == cudaMemcpyHostToDevice && !emu::is_pinned(s)) {  // pageable source: taken at the call
+        std::shared_ptr<std::vector<char>> tmp = std::make_shared<std::vector<char>>((const char *)s, (const char *)s + n);
+        emu::enqueue(stream, [d, tmp, n] { memmove(d, tmp->data(), n); });
+        return cudaSuccess;
+    }
+    if (k == cudaMemcpyDeviceToHost && !emu::is_pinned(d)) {  // pageable destination: returns when done
+        if (!emu::eager()) emu::drain(emu::queue_of(stream));
+        memmove(d, s, n);
+        return cudaSuccess;
+    }
+    emu::enqueue(stream, [d, s, n] { memmove(d, s, n); });
+    return cudaSuccess;
 }
 inline cudaError_t cudaMemset(void *p, int v, size_t n) {
+    emu::drain_legacy();
     memset(p, v, n);
     return cudaSuccess;
 }
-inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t = nullptr) { return cudaMemset(p, v, n); }
-inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) {
-    *s = (cudaStream_t)malloc(1);
+inline cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t stream = nullptr) {
+    emu::enqueue(stream, [p, v, n] { memset(p, v, n); });
+    return cudaSuccess;
+}
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
+    std::lock_guard<std::recursive_mutex> g(emu::qlock());
+    emu::legacy_stream();  // registered first
+    emu_stream *q = new emu_stream;
+    q->blocking = !(flags & cudaStreamNonBlocking);
+    emu::all_streams().push_back(q);
+    *s = q;
     return cudaSuccess;
 }
 inline cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
 inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
-    free(s);
+    if (!s) return emu::fail_call(cudaErrorInvalidValue);
+    std::lock_guard<std::recursive_mutex> g(emu::qlock());
+    emu::drain(s);  // CUDA finishes a destroyed stream's work
+    std::vector<emu_stream *> &v = emu::all_streams();
+    for (size_t i = 0; i < v.size(); i++)
+        if (v[i] == s) v.erase(v.begin() + (long)i);
+    delete s;
     return cudaSuccess;
 }
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-inline cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }  // synchronous: always done
-inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    emu::drain(emu::queue_of(s));
+    return cudaSuccess;
+}
+inline cudaError_t cudaStreamQuery(cudaStream_t s) { return cudaStreamSynchronize(s); }  // runs it: then done
+inline cudaError_t cudaDeviceSynchronize() {
+    emu::drain_all();
+    return cudaSuccess;
+}
 inline cudaError_t cudaEventCreate(cudaEvent_t *e) {
-    *e = (cudaEvent_t)malloc(1);
+    *e = new emu_event;
     return cudaSuccess;
 }
 inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned) { return cudaEventCreate(e); }
 inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
-    free(e);
+    delete e;
     return cudaSuccess;
 }
-inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t = nullptr) { return cudaSuccess; }
-inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
-inline cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }  // synchronous: always done
+inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr) {
+    if (!e) return emu::fail_call(cudaErrorInvalidValue);
+    std::lock_guard<std::recursive_mutex> g(emu::qlock());
+    e->q = emu::queue_of(s);
+    e->pos = e->q->enq;
+    return cudaSuccess;
+}
+inline cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    if (!e) return emu::fail_call(cudaErrorInvalidValue);
+    if (e->q) emu::flush(e->q, e->pos);
+    return cudaSuccess;
+}
+inline cudaError_t cudaEventQuery(cudaEvent_t e) { return cudaEventSynchronize(e); }  // runs it: then done
 inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t, cudaEvent_t) {
     *ms = 0.0f;
     return cudaSuccess;
 }
-inline cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned = 0) { return cudaSuccess; }
+inline cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned = 0) {
+    if (!e) return emu::fail_call(cudaErrorInvalidValue);
+    emu_stream *q = e->q;  // the event as recorded now: later records do not matter
+    uint64_t pos = e->pos;
+    if (q) emu::enqueue(s, [q, pos] { emu::flush(q, pos); });
+    return cudaSuccess;
+}

@@ -1,7 +1,8 @@
 // tests/gpu/emu/nccl.h: NCCL for the CPU emulation (cuda_runtime.h beside it), over MPI: the
 // communicator is a duplicate of MPI_COMM_WORLD, and the collectives are the blocking MPI ones on
-// host memory (device memory is host memory here, and streams are synchronous, so a collective
-// that has returned has "run on its stream"). What src/dist/comm_nccl.cu calls, and the usual rest:
+// host memory (device memory is host memory here). A collective first runs what its stream has
+// queued (the emulation's streams are lazy: cuda_runtime.h), then runs at once, so the ranks'
+// MPI calls come in the host's order and a collective that has returned has "run on its stream". What src/dist/comm_nccl.cu calls, and the usual rest:
 // unique id, init / finalize / destroy / abort, count and rank, group start / end (no-ops: every
 // call completes on its own, so grouped point-to-point calls are not emulated), all-reduce,
 // broadcast, reduce, all-gather, reduce-scatter. The enum values are the real nccl.h's.
@@ -190,6 +191,7 @@ inline ncclResult_t ncclGroupEnd() { return ncclSuccess; }
 
 inline ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
                                   ncclComm_t comm, cudaStream_t stream = nullptr) {
+    emu::drain(emu::queue_of(stream));  // the work queued before it on its stream
     MPI_Datatype mt;
     MPI_Op mo;
     size_t bytes;
@@ -207,6 +209,7 @@ inline ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, nc
 }
 inline ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataType_t type, int root,
                                   ncclComm_t comm, cudaStream_t stream = nullptr) {
+    emu::drain(emu::queue_of(stream));  // the work queued before it on its stream
     MPI_Datatype mt;
     size_t bytes;
     ncclResult_t r = emu::nccl_check(comm, type, &mt, &bytes);
@@ -226,6 +229,7 @@ inline ncclResult_t ncclBcast(void *buf, size_t count, ncclDataType_t type, int 
 }
 inline ncclResult_t ncclReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
                                int root, ncclComm_t comm, cudaStream_t stream = nullptr) {
+    emu::drain(emu::queue_of(stream));  // the work queued before it on its stream
     MPI_Datatype mt;
     MPI_Op mo;
     size_t bytes;
@@ -243,6 +247,7 @@ inline ncclResult_t ncclReduce(const void *send, void *recv, size_t count, ncclD
 // rank's slot of recv.
 inline ncclResult_t ncclAllGather(const void *send, void *recv, size_t count, ncclDataType_t type, ncclComm_t comm,
                                   cudaStream_t stream = nullptr) {
+    emu::drain(emu::queue_of(stream));  // the work queued before it on its stream
     MPI_Datatype mt;
     size_t bytes;
     ncclResult_t r = emu::nccl_check(comm, type, &mt, &bytes);
@@ -257,6 +262,7 @@ inline ncclResult_t ncclAllGather(const void *send, void *recv, size_t count, nc
 // when recv is this rank's block of send.
 inline ncclResult_t ncclReduceScatter(const void *send, void *recv, size_t count, ncclDataType_t type,
                                       ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream = nullptr) {
+    emu::drain(emu::queue_of(stream));  // the work queued before it on its stream
     MPI_Datatype mt;
     MPI_Op mo;
     size_t bytes;
