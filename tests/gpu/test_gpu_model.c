@@ -231,12 +231,21 @@ static StepsResult train_steps(const char *label, const ModelConfig *mc, CudaMat
     float *adam_m = calloc(m.num_parameters, sizeof(float)), *adam_v = calloc(m.num_parameters, sizeof(float));
     ModelCuda g;
     model_cuda_init(&g, &m, 0, B_ROWS, math);
-    Batch b;
-    batch_alloc(&b, &m);
+    // two batches in pinned memory, as the trainer's: staged, the next one is filled and staged
+    // while the current step is still queued (its backward may not have run yet)
+    Batch bufs[2];
+    batch_alloc(&bufs[0], &m);
+    batch_alloc(&bufs[1], &m);
     StepsResult r = {0, 0};
     const double clip = 0.5;
+    if (staged) {
+        batch_fill(&bufs[1], &m, 1);
+        model_cuda_stage(&g, (const int32_t *const *)bufs[1].tokens, B_ROWS);
+    }
     for (int step = 1; step <= steps; step++) {
-        batch_fill(&b, &m, step);
+        Batch *bp = &bufs[step % 2];
+        if (!staged) batch_fill(bp, &m, step);
+        Batch b = *bp;
         ForwardCtx ctx = ctx_for(&b, true, step % 2 == 0, step);
         double lr = 3e-3 * (step < 5 ? step / 5.0 : 1.0);
         // CPU
@@ -255,17 +264,16 @@ static StepsResult train_steps(const char *label, const ModelConfig *mc, CudaMat
         }
         // GPU
         model_cuda_zero_grad(&g);
-        if (staged) {
-            model_cuda_stage(&g, (const int32_t *const *)b.tokens, B_ROWS);
-            model_cuda_forward(&g, NULL, B_ROWS, &ctx);
-        } else {
-            model_cuda_forward(&g, (const int32_t *const *)b.tokens, B_ROWS, &ctx);
-        }
-        model_cuda_loss_queue(&g, b.labels, NULL);
+        model_cuda_forward(&g, staged ? NULL : (const int32_t *const *)b.tokens, B_ROWS, &ctx);
+        model_cuda_loss_queue(&g, bp->labels, NULL);
         model_cuda_backward(&g);
         CudaAdamW a = {.lr = lr, .b1 = 0.9, .b2 = 0.999, .eps = 1e-8, .wd = 1e-2, .step = step, .grad_scale = 1.0f,
                        .clip = clip};
         model_cuda_adamw(&g, &a);
+        if (staged && step < steps) {  // the trainer's prefetch: the next batch, before the loss is read
+            batch_fill(&bufs[(step + 1) % 2], &m, step + 1);
+            model_cuda_stage(&g, (const int32_t *const *)bufs[(step + 1) % 2].tokens, B_ROWS);
+        }
         double loss_gpu = model_cuda_loss_read(&g, NULL);
         r.loss_rel = fmax(r.loss_rel, fabs(loss_gpu - loss_cpu) / fmax(1.0, fabs(loss_cpu)));
         if (isnan(loss_gpu)) r.loss_rel = INFINITY;
@@ -283,7 +291,8 @@ static StepsResult train_steps(const char *label, const ModelConfig *mc, CudaMat
     if (math == CUDA_MATH_FP32) CHECK_MSG(mom <= 1e-4, "%s: AdamW moments differ by %.3g", label, mom);
     free(params), free(gm), free(gv);
     free(adam_m), free(adam_v);
-    batch_free(&b, &m);
+    batch_free(&bufs[0], &m);
+    batch_free(&bufs[1], &m);
     model_cuda_free(&g);
     model_free(&m);
     return r;

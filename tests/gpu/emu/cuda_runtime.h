@@ -18,7 +18,7 @@
 // ran sends the new contents: the tests then fail. Copies from pageable host memory take the data
 // at the call, and copies to it wait for their stream, as CUDA's do. NCCL calls run their stream's
 // queue and then run at once (their MPI order stays the host's). EIR_EMU_EAGER=1 runs every call
-// when it is made instead. Timings are meaningless. Pinned host memory is plain malloc. Devices: 1, or EIR_EMU_GPUS=N of them (all share the host memory);
+// when it is made instead; EIR_EMU_SCHEDULE=alternate runs every other stream's work early. Timings are meaningless. Pinned host memory is plain malloc. Devices: 1, or EIR_EMU_GPUS=N of them (all share the host memory);
 // EIR_EMU_NO_GPU=1 makes cudaGetDeviceCount fail as on a machine without a GPU (cudaErrorNoDevice),
 // for the CPU-fallback paths.
 // What it cannot show: data races between threads (fibers switch only at barriers), the
@@ -306,6 +306,17 @@ inline bool eager() {
     static const bool e = getenv("EIR_EMU_EAGER") && strcmp(getenv("EIR_EMU_EAGER"), "1") == 0;
     return e;
 }
+// EIR_EMU_SCHEDULE=alternate: the streams created 1st, 3rd, ... (after the legacy one) run their
+// work as soon as it is queued (after what it waits for), the others late: one stream racing
+// ahead of another, e.g. a copy stream overwriting a buffer that a late kernel still has to read.
+inline bool alternate() {
+    static const bool a = getenv("EIR_EMU_SCHEDULE") && strcmp(getenv("EIR_EMU_SCHEDULE"), "alternate") == 0;
+    return a;
+}
+inline int &streams_created() {
+    static int n = 0;
+    return n;
+}
 // One lock for every queue and for running queued work: host threads (eir-serve's workers) then
 // never run kernels at the same time (__shared__ arrays are static here).
 inline std::recursive_mutex &qlock() {
@@ -323,6 +334,7 @@ struct emu_stream {
     uint64_t enq = 0, done = 0;  // ops queued and run so far
     bool blocking = true;        // not cudaStreamNonBlocking: ordered with the legacy stream
     bool running = false;
+    bool early = false;          // EIR_EMU_SCHEDULE=alternate: runs its work when queued
 };
 struct emu_event {
     emu_stream *q = nullptr;  // recorded on q when q had queued `pos` ops
@@ -384,6 +396,7 @@ inline void enqueue(cudaStream_t s, std::function<void()> f) {
                 push(q, [o, pos] { flush(o, pos); });
             }
     push(q, std::move(f));
+    if (q->early) drain(q);
 }
 // Pinned host memory (cudaHostAlloc), for the copy rules of cudaMemcpyAsync.
 inline std::map<uintptr_t, size_t> &pinned_ranges() {
@@ -732,6 +745,7 @@ inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
     emu::legacy_stream();  // registered first
     emu_stream *q = new emu_stream;
     q->blocking = !(flags & cudaStreamNonBlocking);
+    q->early = emu::alternate() && (emu::streams_created()++ % 2 == 1);
     emu::all_streams().push_back(q);
     *s = q;
     return cudaSuccess;
