@@ -58,20 +58,20 @@ run gpu_an 1 cuda --g.basic_experiment.n_epochs=1 --g.optimization.gradient_accu
 pass "gradient accumulation and gradient noise on the GPU equal the CPU's"
 
 # 2. bit-exact resume on the GPU
-mkdir -p "$TMP/gr" && cd "$TMP/gr"
-rc=0; EIR_DIST_INTERRUPT_AT=13 timeout 600 "$BUILD/eir-dist" "${CFG[@]}" --device cuda > log.txt 2>&1 || rc=$?
-[ "$rc" = 75 ] || { cat log.txt; fail "interrupted GPU run should exit 75, got $rc"; }
-timeout 600 "$BUILD/eir-dist" --resume run --device cuda >> log.txt 2>&1 || { cat log.txt; fail "GPU resume"; }
+resumed_on_gpu() {  # DIR DEVICE: a run on DEVICE interrupted at step 13 (exit 75), resumed on the GPU
+  mkdir -p "$TMP/$1" && cd "$TMP/$1"
+  rc=0; EIR_DIST_INTERRUPT_AT=13 timeout 600 "$BUILD/eir-dist" "${CFG[@]}" --device "$2" > log.txt 2>&1 || rc=$?
+  [ "$rc" = 75 ] || { cat log.txt; fail "interrupted $2 run should exit 75, got $rc"; }
+  timeout 600 "$BUILD/eir-dist" --resume run --device cuda >> log.txt 2>&1 || { cat log.txt; fail "$2 run resumed on the GPU"; }
+}
+resumed_on_gpu gr cuda
 cmp "$TMP/gpu/run/training_state.safetensors" run/training_state.safetensors \
   || fail "resumed GPU run's training state differs from the straight GPU run"
 pass "GPU resume is bit-exact"
 
 # 2b. the training state is the same on both devices: a CPU run interrupted at step 13 and resumed
 #     on the GPU ends where the straight runs end (1e-5)
-mkdir -p "$TMP/xr" && cd "$TMP/xr"
-rc=0; EIR_DIST_INTERRUPT_AT=13 timeout 600 "$BUILD/eir-dist" "${CFG[@]}" --device cpu > log.txt 2>&1 || rc=$?
-[ "$rc" = 75 ] || { cat log.txt; fail "interrupted CPU run should exit 75, got $rc"; }
-timeout 600 "$BUILD/eir-dist" --resume run --device cuda >> log.txt 2>&1 || { cat log.txt; fail "CPU run resumed on the GPU"; }
+resumed_on_gpu xr cpu
 "$BUILD/st_compare" "$TMP/cpu/run/training_state.safetensors" run/training_state.safetensors params 1e-5 \
   || fail "a CPU run resumed on the GPU differs from the straight CPU run"
 pass "a CPU run resumes on the GPU"

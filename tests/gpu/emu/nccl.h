@@ -100,8 +100,10 @@ inline bool nccl_mpi_op(ncclRedOp_t op, MPI_Op *m) {
     default: return false;
     }
 }
-// Checks common to the collectives; fills the MPI type and the element size.
-inline ncclResult_t nccl_check(ncclComm_t comm, ncclDataType_t t, MPI_Datatype *m, size_t *bytes) {
+// The start of every collective: runs what its stream has queued before it (the emulation's
+// streams are lazy), then the common checks; fills the MPI type and the element size.
+inline ncclResult_t nccl_start(ncclComm_t comm, ncclDataType_t t, cudaStream_t stream, MPI_Datatype *m, size_t *bytes) {
+    drain(queue_of(stream));
     if (!comm) return nccl_fail(comm, ncclInvalidArgument, "null communicator");
     if (!nccl_mpi_type(t, m, bytes)) return nccl_fail(comm, ncclInvalidArgument, "data type not emulated");
     return ncclSuccess;
@@ -191,11 +193,10 @@ inline ncclResult_t ncclGroupEnd() { return ncclSuccess; }
 
 inline ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
                                   ncclComm_t comm, cudaStream_t stream = nullptr) {
-    emu::drain(emu::queue_of(stream));  // the work queued before it on its stream
     MPI_Datatype mt;
     MPI_Op mo;
     size_t bytes;
-    ncclResult_t r = emu::nccl_check(comm, type, &mt, &bytes);
+    ncclResult_t r = emu::nccl_start(comm, type, stream, &mt, &bytes);
     if (r != ncclSuccess) return r;
     if (!emu::nccl_mpi_op(op, &mo)) return emu::nccl_fail(comm, ncclInvalidArgument, "reduction not emulated");
     for (size_t off = 0; off < count; off += emu::NCCL_CHUNK) {
@@ -209,10 +210,9 @@ inline ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, nc
 }
 inline ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataType_t type, int root,
                                   ncclComm_t comm, cudaStream_t stream = nullptr) {
-    emu::drain(emu::queue_of(stream));  // the work queued before it on its stream
     MPI_Datatype mt;
     size_t bytes;
-    ncclResult_t r = emu::nccl_check(comm, type, &mt, &bytes);
+    ncclResult_t r = emu::nccl_start(comm, type, stream, &mt, &bytes);
     if (r != ncclSuccess) return r;
     if (root < 0 || root >= comm->size) return emu::nccl_fail(comm, ncclInvalidArgument, "root out of range");
     if (comm->rank == root && send != recv) memmove(recv, send, count * bytes);
@@ -229,11 +229,10 @@ inline ncclResult_t ncclBcast(void *buf, size_t count, ncclDataType_t type, int 
 }
 inline ncclResult_t ncclReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
                                int root, ncclComm_t comm, cudaStream_t stream = nullptr) {
-    emu::drain(emu::queue_of(stream));  // the work queued before it on its stream
     MPI_Datatype mt;
     MPI_Op mo;
     size_t bytes;
-    ncclResult_t r = emu::nccl_check(comm, type, &mt, &bytes);
+    ncclResult_t r = emu::nccl_start(comm, type, stream, &mt, &bytes);
     if (r != ncclSuccess) return r;
     if (!emu::nccl_mpi_op(op, &mo)) return emu::nccl_fail(comm, ncclInvalidArgument, "reduction not emulated");
     if (root < 0 || root >= comm->size) return emu::nccl_fail(comm, ncclInvalidArgument, "root out of range");
@@ -247,10 +246,9 @@ inline ncclResult_t ncclReduce(const void *send, void *recv, size_t count, ncclD
 // rank's slot of recv.
 inline ncclResult_t ncclAllGather(const void *send, void *recv, size_t count, ncclDataType_t type, ncclComm_t comm,
                                   cudaStream_t stream = nullptr) {
-    emu::drain(emu::queue_of(stream));  // the work queued before it on its stream
     MPI_Datatype mt;
     size_t bytes;
-    ncclResult_t r = emu::nccl_check(comm, type, &mt, &bytes);
+    ncclResult_t r = emu::nccl_start(comm, type, stream, &mt, &bytes);
     if (r != ncclSuccess) return r;
     if (count > (size_t)INT_MAX) return emu::nccl_fail(comm, ncclInvalidArgument, "count > INT_MAX not emulated");
     const void *sp = send == (const char *)recv + (size_t)comm->rank * count * bytes ? MPI_IN_PLACE : send;
@@ -262,11 +260,10 @@ inline ncclResult_t ncclAllGather(const void *send, void *recv, size_t count, nc
 // when recv is this rank's block of send.
 inline ncclResult_t ncclReduceScatter(const void *send, void *recv, size_t count, ncclDataType_t type,
                                       ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream = nullptr) {
-    emu::drain(emu::queue_of(stream));  // the work queued before it on its stream
     MPI_Datatype mt;
     MPI_Op mo;
     size_t bytes;
-    ncclResult_t r = emu::nccl_check(comm, type, &mt, &bytes);
+    ncclResult_t r = emu::nccl_start(comm, type, stream, &mt, &bytes);
     if (r != ncclSuccess) return r;
     if (!emu::nccl_mpi_op(op, &mo)) return emu::nccl_fail(comm, ncclInvalidArgument, "reduction not emulated");
     if (count > (size_t)INT_MAX) return emu::nccl_fail(comm, ncclInvalidArgument, "count > INT_MAX not emulated");
