@@ -1,246 +1,265 @@
-// bench_train.c: training and inference throughput of the CPU model on the tutorial config
-// (spec §3: L=1024, d=64, W=128, 8 heads, 4 layers, avg pool, position embed, fusion/head [2] x
-// 256, 2 classes) at a given batch, as eir-dist runs them: a training step is forward (dropout,
-// stochastic depth, mixup on) + loss + backward + gradient clipping + AdamW; inference is the
-// eval-mode forward. Also measures this machine's sgemm peak at the same threads (OpenBLAS,
-// 2048^3) and reports the achieved GFLOP/s of both against it. Prints one JSON line last.
-//   eir-bench-train [--threads T] [--batch B] [--train-steps N] [--infer-steps N]
-//                   [--device cpu|cuda] [--math fp32|tf32|bf16]
-// --device cuda (CUDA backend): the same step on GPU 0 through model_cuda.h, reading the loss back
-// every step as the trainer does (inference: forward + logits to host); reports TFLOP/s against
-// the GPU's fp32 peak (and its dense tensor-core peak for the math mode where the GPU is known).
-#include <cblas.h>
+// bench_train.c: eir-bench-train, the throughput of eir-dist's model on the EIR tutorial config
+// (bench_common.h) as eir-dist runs it. A training step is what the trainer does per batch:
+// zero gradients, forward in train mode (dropout, stochastic depth, mixup), loss, backward,
+// global-norm clipping, AdamW over every tensor. Inference is the eval-mode forward that
+// eir-predict and eir-serve run. One process measures inference at each --infer-batches size,
+// then training at --batch, each for at least --min-steps steps and --min-time seconds after
+// --warmup unmeasured ones, and the peak resident memory (VmHWM) after each phase. Prints one
+// JSON line last. bench/train_bench.sh runs it interleaved with PyTorch and the sgemm ceiling.
+//
+//   eir-bench-train [--threads T] [--batch B] [--infer-batches 1,8,64] [--min-steps N]
+//                   [--min-time S] [--warmup N] [--mode both|train|infer] [--profile]
+//   eir-bench-train --sgemm [--threads T] [--batch B]
+//   eir-bench-train --device cuda [--math fp32|tf32|bf16] [--batch B] [--train-steps N] [--infer-steps N]
+//
+// --sgemm: only this machine's sgemm ceiling at T threads (bench_sgemm.c), as JSON.
+// --profile: after the measured phases, time per op (op_profile.h) of the training step at
+//   --batch and of the inference forward at each --infer-batches size: forward and backward
+//   apart, with GFLOP/s and share of the step, as Markdown tables (docs/performance.md).
+// --train-steps / --infer-steps N: exactly N measured steps (no time minimum).
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_common.h"
 #include "common/util.h"
-#include "model/model.h"
+#include "model/simd.h"
 #include "train/optimizer.h"
-#ifdef EIR_HAVE_CUDA
-#include "model/model_cuda.h"
-#endif
 
-void openblas_set_num_threads(int num_threads);
+#define MAX_INFER_BATCHES 8
 
-// Matrix-product and attention FLOPs of one forward pass of one sample (multiply-add = 2).
-static double forward_flops(const ModelConfig *mc) {
-    double f = 0;
-    for (int i = 0; i < mc->n_inputs; i++) {
-        const ModelInputSpec *s = &mc->inputs[i];
-        double T = s->padded_length, d = s->d, F = s->ffn, W = s->win;
-        double per_layer = 2 * T * d * 3 * d + 2 * T * d * d  // q, k, v, out
-                         + 2 * 2 * T * W * d                 // QK^T and PV inside each window
-                         + 2 * T * d * 2 * F + 2 * T * F * d;  // w1, w2, w3
-        f += s->layers * per_layer;
+typedef struct {
+    Model *m;
+    float *adam_m, *adam_v;
+    const BenchBatch *batch;
+    int B;
+} StepCtx;
+
+static void train_step(void *p, long step) {
+    StepCtx *c = p;
+    Model *m = c->m;
+    const int32_t *toks[1] = {c->batch->tokens};
+    TargetLabels tl = {.cls = c->batch->labels};
+    ForwardCtx ctx = {.train = true, .seed = 1, .step = (uint64_t)step + 1, .sample_base = (uint64_t)step * c->B,
+                      .mixup = true, .mixup_lambda = 0.7f, .mixup_perm = c->batch->perm};
+    OP_TIMED(m->prof, OP_ZERO_GRAD, OP_BWD, 0, model_zero_grad(m));
+    model_forward(m, toks, c->B, &ctx);
+    model_loss(m, &tl, NULL, NULL);
+    model_backward(m);
+    double t0 = op_begin(m->prof);
+    double norm = sqrt(grad_sum_squares(m->grads_memory, m->num_parameters));
+    double f = grad_clip_factor(norm, 1.0);
+    if (f < 1) grad_scale(m->grads_memory, m->num_parameters, (float)f);
+    op_end(m->prof, OP_GRAD_CLIP, OP_BWD, t0, 0);
+    t0 = op_begin(m->prof);
+    AdamWStep st = {.lr = 1e-4, .b1 = 0.9, .b2 = 0.999, .eps = 1e-8, .wd = 1e-4, .step = step + 1};
+    for (int i = 0; i < m->n_param_tensors; i++) {
+        const ParamTensor *pt = &m->params[i];
+        adamw_update(m->params_memory + pt->offset, m->grads_memory + pt->offset, c->adam_m + pt->offset,
+                     c->adam_v + pt->offset, pt->numel, &st, pt->decay ? 1e-4 : 0.0);
     }
-    int in = mc->fusion_in;
-    for (int b = 0; b < mc->fusion_layers; b++) {
-        int out = mc->fusion_dim;
-        f += 2.0 * in * out + 2.0 * out * out + (in != out ? 2.0 * in * out : 0);
-        in = out;
-    }
-    for (int t = 0; t < mc->n_targets; t++) {
-        int hin = mc->fusion_dim;
-        for (int b = 0; b < mc->targets[t].layers; b++) {
-            int out = mc->targets[t].dim;
-            f += 2.0 * hin * out + 2.0 * out * out + (hin != out ? 2.0 * hin * out : 0);
-            hin = out;
+    op_end(m->prof, OP_ADAMW, OP_BWD, t0, 0);
+}
+
+static void infer_step(void *p, long step) {
+    StepCtx *c = p;
+    const int32_t *toks[1] = {c->batch->tokens};
+    ForwardCtx ctx = {.train = false};
+    model_forward(c->m, toks, c->B, &ctx);
+}
+
+// One Markdown table: time per op kind and pass, per step, against the step's wall time.
+static void print_profile(const char *title, const OpProfile *p, long steps, double step_seconds) {
+    printf("\n#### %s\n\n", title);
+    printf("| op | pass | ms/step | share | GFLOP/s |\n|---|---|---:|---:|---:|\n");
+    double timed = 0;
+    for (int pass = 0; pass < OP_PASSES; pass++)
+        for (int k = 0; k < OP_KINDS; k++) {
+            if (!p->calls[pass][k]) continue;
+            double s = p->seconds[pass][k] / steps;
+            timed += s;
+            char gf[32] = "";
+            if (p->flops[pass][k] > 0) snprintf(gf, sizeof gf, "%.1f", p->flops[pass][k] / p->seconds[pass][k] / 1e9);
+            printf("| %s | %s | %.2f | %.1f%% | %s |\n", op_kind_name((OpKind)k), pass == OP_FWD ? "forward" : "backward",
+                   1e3 * s, 100 * s / step_seconds, gf);
         }
-        f += 2.0 * hin * mc->targets[t].n_classes;
-    }
-    return f;
+    double other = step_seconds - timed;
+    printf("| other (token copy, loop overhead, clock reads) | | %.2f | %.1f%% | |\n", 1e3 * other,
+           100 * other / step_seconds);
+    printf("| **step** | | **%.2f** | 100%% | |\n", 1e3 * step_seconds);
 }
 
-static double sgemm_peak(int threads) {
-    openblas_set_num_threads(threads);
-    const int n = 2048;
-    float *a = malloc_check(sizeof(float) * n * n), *b = malloc_check(sizeof(float) * n * n),
-          *c = malloc_check(sizeof(float) * n * n);
-    for (int i = 0; i < n * n; i++) a[i] = (float)(i % 7) * 0.1f, b[i] = (float)(i % 5) * 0.1f;
-    double best = 0;
-    for (int r = 0; r < 4; r++) {
-        double t0 = now_seconds();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double dt = now_seconds() - t0;
-        if (r > 0) best = fmax(best, 2.0 * n * n * (double)n / dt / 1e9);  // first call warms up
+static int parse_batches(const char *s, int *out) {
+    int n = 0;
+    char *copy = strdup_check(s), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *end;
+        long v = strtol(tok, &end, 10);
+        if (*end || v < 1 || v > 65536 || n == MAX_INFER_BATCHES)
+            eir_die_user("--infer-batches %s: expected up to %d comma-separated sizes in 1..65536", s, MAX_INFER_BATCHES);
+        out[n++] = (int)v;
     }
-    free(a), free(b), free(c);
-    return best;
+    free(copy);
+    if (!n) eir_die_user("--infer-batches: no sizes");
+    return n;
 }
 
-#ifdef EIR_HAVE_CUDA
-// Dense tensor-core peaks (FLOP/s, FMA = 2) of the GPUs these benchmarks are run on, from the
-// vendors' data sheets (SXM parts); 0 where unknown.
-static double tensor_peak(const char *name, int math) {
-    if (math == CUDA_MATH_FP32) return 0;
-    double tf32 = strstr(name, "H200") || strstr(name, "H100") ? 494.7e12 : strstr(name, "A100") ? 156e12 : 0;
-    return math == CUDA_MATH_TF32 ? tf32 : 2 * tf32;
+static int int_arg(const char *name, const char *v, int lo, int hi) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*end || x < lo || x > hi) eir_die_user("%s %s: expected an integer in %d..%d", name, v, lo, hi);
+    return (int)x;
 }
-
-static int bench_cuda(Model *m, const ModelConfig *mc, int B, int train_steps, int infer_steps, int math,
-                      const int32_t *const *toks, const TargetLabels *tl, int32_t *perm) {
-    if (cuda_device_count() == 0) eir_die_user("--device cuda: no CUDA device");
-    ModelCuda g;
-    model_cuda_init(&g, m, 0, B, (CudaMath)math);
-    CudaDeviceInfo info;
-    cuda_device_info(&info);
-    // Steps 0 and 1 warm up (cuBLAS heuristics, caches). The clock runs from the end of the warm-up
-    // to the end of the last step's AdamW: the loss read returns before backward and AdamW have
-    // run (the host queues the next step behind them, as the trainer does), so per-step clocks
-    // would leave them out.
-    double t_train = 0, t0 = 0;
-    for (int it = 0; it <= train_steps + 1; it++) {
-        ForwardCtx ctx = {.train = true, .seed = 1, .step = (uint64_t)it + 1, .sample_base = (uint64_t)it * B,
-                          .mixup = true, .mixup_lambda = 0.7f, .mixup_perm = perm};
-        if (it == 2) {
-            model_cuda_synchronize(&g);
-            t0 = now_seconds();
-        }
-        model_cuda_zero_grad(&g);
-        model_cuda_forward(&g, toks, B, &ctx);
-        model_cuda_loss_queue(&g, tl, NULL);
-        model_cuda_backward(&g);
-        CudaAdamW a = {.lr = 1e-4, .b1 = 0.9, .b2 = 0.999, .eps = 1e-8, .wd = 1e-4, .step = it + 1, .grad_scale = 1.0f,
-                       .clip = 1.0};
-        model_cuda_adamw(&g, &a);
-        model_cuda_loss_read(&g, NULL);
-    }
-    model_cuda_synchronize(&g);
-    t_train = now_seconds() - t0;
-    float *logits = malloc_check(sizeof(float) * (size_t)B * mc->targets[0].n_classes);
-    double t_infer = 0;
-    for (int it = 0; it <= infer_steps + 1; it++) {
-        ForwardCtx ctx = {.train = false};
-        double ti = now_seconds();
-        model_cuda_forward(&g, toks, B, &ctx);
-        model_cuda_download_logits(&g, 0, logits);  // waits for the forward
-        if (it > 1) t_infer += now_seconds() - ti;
-    }
-    double fwd = forward_flops(mc);
-    double train_sps = B * train_steps / t_train, infer_sps = B * infer_steps / t_infer;
-    double train_tf = train_sps * 3 * fwd / 1e12, infer_tf = infer_sps * fwd / 1e12;
-    double peak = info.fp32_flops / 1e12, tpeak = tensor_peak(info.name, math) / 1e12;
-    const char *mname = math == CUDA_MATH_TF32 ? "tf32" : math == CUDA_MATH_BF16 ? "bf16" : "fp32";
-    printf("eir-dist CUDA model, tutorial config, batch %d, %s matrix products, %s\n", B, mname, info.name);
-    printf("  forward FLOPs per sample        %.3f GFLOP (training step = 3x)\n", fwd / 1e9);
-    printf("  fp32 peak (CUDA cores)          %.1f TFLOP/s\n", peak);
-    if (tpeak > 0) printf("  %s tensor-core peak (dense)    %.1f TFLOP/s\n", mname, tpeak);
-    printf("  training                        %.1f samples/s  %.2f TFLOP/s (%.1f%% of the fp32 peak)\n", train_sps, train_tf,
-           100 * train_tf / peak);
-    printf("  inference                       %.1f samples/s  %.2f TFLOP/s (%.1f%% of the fp32 peak)\n", infer_sps, infer_tf,
-           100 * infer_tf / peak);
-    printf("{\"device\": \"%s\", \"math\": \"%s\", \"batch\": %d, \"train_samples_per_s\": %.3f, "
-           "\"infer_samples_per_s\": %.3f, \"train_tflops\": %.3f, \"infer_tflops\": %.3f, \"fp32_peak_tflops\": %.1f, "
-           "\"tensor_peak_tflops\": %.1f, \"forward_flops_per_sample\": %.0f}\n",
-           info.name, mname, B, train_sps, infer_sps, train_tf, infer_tf, peak, tpeak, fwd);
-    free(logits);
-    model_cuda_free(&g);
-    return 0;
-}
-#endif
 
 int main(int argc, char **argv) {
     eir_set_progname("eir-bench-train");
-    int threads = 2, B = 64, train_steps = 6, infer_steps = 6, math = 0;
-    bool cuda = false;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--device")) {
-            if (strcmp(argv[i + 1], "cpu") && strcmp(argv[i + 1], "cuda")) eir_die_user("--device: cpu or cuda");
-            cuda = !strcmp(argv[i + 1], "cuda");
-        } else if (!strcmp(argv[i], "--math")) {
-            math = !strcmp(argv[i + 1], "tf32") ? 1 : !strcmp(argv[i + 1], "bf16") ? 2 : !strcmp(argv[i + 1], "fp32") ? 0 : -1;
-            if (math < 0) eir_die_user("--math: fp32, tf32 or bf16");
-        } else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--batch")) B = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--train-steps")) train_steps = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--infer-steps")) infer_steps = atoi(argv[i + 1]);
-        else eir_die_user("unknown argument %s", argv[i]);
+    int threads = omp_get_num_procs(), B = 64, warmup = 1, min_steps = 3, math = 0, train_exact = 0, infer_exact = 0;
+    double min_time = 2.0;
+    int infer_b[MAX_INFER_BATCHES] = {1, 8, 64}, n_infer = 3;
+    bool cuda = false, profile = false, sgemm_only = false, do_train = true, do_infer = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--profile")) { profile = true; continue; }
+        if (!strcmp(a, "--sgemm")) { sgemm_only = true; continue; }
+        if (i + 1 >= argc) eir_die_user("%s: missing value (see the header of bench/bench_train.c)", a);
+        const char *v = argv[++i];
+        if (!strcmp(a, "--device")) {
+            if (strcmp(v, "cpu") && strcmp(v, "cuda")) eir_die_user("--device %s: cpu or cuda", v);
+            cuda = !strcmp(v, "cuda");
+        } else if (!strcmp(a, "--math")) {
+            math = !strcmp(v, "tf32") ? 1 : !strcmp(v, "bf16") ? 2 : !strcmp(v, "fp32") ? 0 : -1;
+            if (math < 0) eir_die_user("--math %s: fp32, tf32 or bf16", v);
+        } else if (!strcmp(a, "--mode")) {
+            if (strcmp(v, "both") && strcmp(v, "train") && strcmp(v, "infer")) eir_die_user("--mode %s: both, train or infer", v);
+            do_train = strcmp(v, "infer") != 0, do_infer = strcmp(v, "train") != 0;
+        } else if (!strcmp(a, "--threads")) threads = int_arg(a, v, 1, 1024);
+        else if (!strcmp(a, "--batch")) B = int_arg(a, v, 1, 65536);
+        else if (!strcmp(a, "--infer-batches")) n_infer = parse_batches(v, infer_b);
+        else if (!strcmp(a, "--min-steps")) min_steps = int_arg(a, v, 1, 1 << 30);
+        else if (!strcmp(a, "--warmup")) warmup = int_arg(a, v, 0, 1 << 30);
+        else if (!strcmp(a, "--train-steps")) train_exact = int_arg(a, v, 1, 1 << 30);
+        else if (!strcmp(a, "--infer-steps")) infer_exact = int_arg(a, v, 1, 1 << 30);
+        else if (!strcmp(a, "--min-time")) {
+            char *end;
+            min_time = strtod(v, &end);
+            if (*end || !(min_time >= 0 && min_time <= 3600)) eir_die_user("--min-time %s: seconds in 0..3600", v);
+        } else eir_die_user("unknown argument %s (see the header of bench/bench_train.c)", a);
     }
     omp_set_num_threads(threads);
-
     ModelConfig mc;
-    memset(&mc, 0, sizeof mc);
-    mc.n_inputs = 1;
-    ModelInputSpec *s = &mc.inputs[0];
-    strcpy(s->name, "bytes");
-    s->vocab = 261, s->max_length = 1024, s->d = 64, s->heads = 8, s->layers = 4, s->ffn = 256, s->window = 128;
-    s->position = POS_EMBED, s->pool = POOL_AVG, s->position_dropout = 0.1f, s->dropout = 0.1f;
-    mc.fusion_layers = 2, mc.fusion_dim = 256, mc.fusion_rb_do = 0.1f, mc.fusion_sd_p = 0.1f;
-    mc.n_targets = 1;
-    ModelTargetSpec *t = &mc.targets[0];
-    strcpy(t->output_name, "out");
-    strcpy(t->column, "y");
-    t->n_classes = 2, t->layers = 2, t->dim = 256, t->rb_do = 0.1f, t->fc_do = 0.1f, t->sd_p = 0.1f;
-    char err[256];
-    if (model_config_finish(&mc, err, sizeof err) != 0) eir_die("%s", err);
+    bench_tutorial_config(&mc);
+    double fwd = bench_forward_flops(&mc);
+    int L = mc.inputs[0].max_length;
 
+    if (sgemm_only) {
+        SgemmCeiling c;
+        bench_sgemm_ceiling(&c, threads, B, &mc);
+        printf("sgemm ceiling, %d thread(s), OpenBLAS %s kernels: 2048^3 %.1f GFLOP/s, the model's layer GEMMs "
+               "(batch %d) %.1f GFLOP/s\n", threads, bench_blas_core(), c.big_gflops, B, c.model_gflops);
+        printf("{\"side\": \"sgemm\", \"threads\": %d, \"blas_core\": \"%s\", \"batch\": %d, \"sgemm_2048_gflops\": %.2f, "
+               "\"sgemm_model_gflops\": %.2f, \"check_rel_err\": %.3g}\n",
+               threads, bench_blas_core(), B, c.big_gflops, c.model_gflops, c.check_rel_err);
+        return 0;
+    }
+
+    int maxB = do_train ? B : 1;
+    if (do_infer)
+        for (int k = 0; k < n_infer; k++) maxB = infer_b[k] > maxB ? infer_b[k] : maxB;
+    BenchBatch batch;
+    bench_batch_init(&batch, maxB, L);
     Model m;
     model_build(&m, &mc);
     model_init_params(&m, 0);
-    float *am = calloc_check(m.num_parameters, sizeof(float)), *av = calloc_check(m.num_parameters, sizeof(float));
-    int32_t *tok = malloc_check(sizeof(int32_t) * (size_t)B * 1024), *lab = malloc_check(sizeof(int32_t) * B),
-            *perm = malloc_check(sizeof(int32_t) * B);
-    for (int i = 0; i < B * 1024; i++) tok[i] = (int32_t)((i * 2654435761u >> 7) % 256);
-    for (int b = 0; b < B; b++) lab[b] = b % 2, perm[b] = (b + 7) % B;
-    const int32_t *toks[1] = {tok};
-    TargetLabels tl = {.cls = lab};
     if (cuda) {
 #ifdef EIR_HAVE_CUDA
-        int rc = bench_cuda(&m, &mc, B, train_steps, infer_steps, math, toks, &tl, perm);
+        int rc = bench_cuda(&m, &mc, B, train_exact ? train_exact : 20, infer_exact ? infer_exact : 20, math, &batch);
         model_free(&m);
-        free(am), free(av), free(tok), free(lab), free(perm);
+        bench_batch_free(&batch);
         return rc;
 #else
         eir_die_user("--device cuda: built without the CUDA backend");
 #endif
     }
-    double peak = sgemm_peak(threads);
-    model_alloc_activations(&m, B);
+    model_alloc_activations(&m, maxB);
+    StepCtx ctx = {.m = &m, .batch = &batch};
+    printf("eir-dist CPU model, tutorial config, %d thread(s), kernels %s, OpenBLAS %s\n", threads, simd_kernel_level(),
+           bench_blas_core());
+    printf("  forward FLOPs per sample        %.4f GFLOP (training step = 3x)\n", fwd / 1e9);
 
-    double t_train = 0;
-    for (int it = 0; it <= train_steps; it++) {  // step 0 warms up
-        ForwardCtx ctx = {.train = true, .seed = 1, .step = (uint64_t)it + 1, .sample_base = (uint64_t)it * B,
-                          .mixup = true, .mixup_lambda = 0.7f, .mixup_perm = perm};
-        double t0 = now_seconds();
-        model_zero_grad(&m);
-        model_forward(&m, toks, B, &ctx);
-        model_loss(&m, &tl, NULL, NULL);
-        model_backward(&m);
-        double norm = sqrt(grad_sum_squares(m.grads_memory, m.num_parameters));
-        double f = grad_clip_factor(norm, 1.0);
-        if (f < 1) grad_scale(m.grads_memory, m.num_parameters, (float)f);
-        AdamWStep st = {.lr = 1e-4, .b1 = 0.9, .b2 = 0.999, .eps = 1e-8, .wd = 1e-4, .step = it + 1};
-        for (int i = 0; i < m.n_param_tensors; i++) {
-            const ParamTensor *p = &m.params[i];
-            adamw_update(m.params_memory + p->offset, m.grads_memory + p->offset, am + p->offset, av + p->offset,
-                         p->numel, &st, p->decay ? 1e-4 : 0.0);
+    StrBuf js = {0};
+    sb_printf(&js, "{\"side\": \"eir-dist\", \"threads\": %d, \"kernels\": \"%s\", \"blas_core\": \"%s\", "
+                   "\"forward_flops_per_sample\": %.0f",
+              threads, simd_kernel_level(), bench_blas_core(), fwd);
+    int isteps = infer_exact ? infer_exact : min_steps;
+    double itime = infer_exact ? 0 : min_time;
+    if (do_infer) {
+        sb_puts(&js, ", \"infer\": {");
+        for (int k = 0; k < n_infer; k++) {
+            ctx.B = infer_b[k];
+            long n;
+            double s = bench_run_phase(infer_step, &ctx, warmup, isteps, itime, &n);
+            double sps = infer_b[k] * n / s;
+            printf("  inference, batch %-5d          %.1f samples/s  %.1f GFLOP/s  (%ld batches in %.2f s)\n", infer_b[k],
+                   sps, sps * fwd / 1e9, n, s);
+            sb_printf(&js, "%s\"%d\": {\"samples_per_s\": %.3f, \"gflops\": %.3f, \"steps\": %ld, \"seconds\": %.4f}",
+                      k ? ", " : "", infer_b[k], sps, sps * fwd / 1e9, n, s);
         }
-        if (it > 0) t_train += now_seconds() - t0;
+        double rss = bench_peak_rss_mib();
+        printf("  peak resident memory            %.1f MiB after inference\n", rss);
+        sb_printf(&js, "}, \"infer_peak_rss_mib\": %.1f", rss);
     }
-    double t_infer = 0;
-    for (int it = 0; it <= infer_steps; it++) {
-        ForwardCtx ctx = {.train = false};
-        double t0 = now_seconds();
-        model_forward(&m, toks, B, &ctx);
-        if (it > 0) t_infer += now_seconds() - t0;
+    float *adam_m = calloc_check(m.num_parameters, sizeof(float)), *adam_v = calloc_check(m.num_parameters, sizeof(float));
+    ctx.adam_m = adam_m, ctx.adam_v = adam_v;
+    if (do_train) {
+        ctx.B = B;
+        long n;
+        double s = bench_run_phase(train_step, &ctx, warmup, train_exact ? train_exact : min_steps,
+                                   train_exact ? 0 : min_time, &n);
+        double sps = B * n / s, rss = bench_peak_rss_mib();
+        printf("  training, batch %-5d           %.1f samples/s  %.1f GFLOP/s  (%ld steps in %.2f s)\n", B, sps,
+               sps * 3 * fwd / 1e9, n, s);
+        printf("  peak resident memory            %.1f MiB after training\n", rss);
+        sb_printf(&js, ", \"train\": {\"batch\": %d, \"samples_per_s\": %.3f, \"gflops\": %.3f, \"steps\": %ld, "
+                       "\"seconds\": %.4f}, \"train_peak_rss_mib\": %.1f",
+                  B, sps, sps * 3 * fwd / 1e9, n, s, rss);
     }
-    double fwd = forward_flops(&mc);
-    double train_sps = B * train_steps / t_train, infer_sps = B * infer_steps / t_infer;
-    double train_gflops = train_sps * 3 * fwd / 1e9, infer_gflops = infer_sps * fwd / 1e9;
-    printf("eir-dist CPU model, tutorial config, batch %d, %d thread(s)\n", B, threads);
-    printf("  forward FLOPs per sample        %.3f GFLOP (training step = 3x)\n", fwd / 1e9);
-    printf("  sgemm peak (OpenBLAS 2048^3)    %.1f GFLOP/s\n", peak);
-    printf("  training                        %.1f samples/s  %.1f GFLOP/s (%.0f%% of sgemm peak)\n", train_sps,
-           train_gflops, 100 * train_gflops / peak);
-    printf("  inference                       %.1f samples/s  %.1f GFLOP/s (%.0f%% of sgemm peak)\n", infer_sps,
-           infer_gflops, 100 * infer_gflops / peak);
-    printf("{\"train_samples_per_s\": %.3f, \"infer_samples_per_s\": %.3f, \"threads\": %d, \"batch\": %d, "
-           "\"sgemm_peak_gflops\": %.2f, \"train_gflops\": %.2f, \"infer_gflops\": %.2f, \"forward_flops_per_sample\": %.0f}\n",
-           train_sps, infer_sps, threads, B, peak, train_gflops, infer_gflops, fwd);
+    if (profile) {
+        printf("\n### Time per op, %d thread(s), kernels %s, OpenBLAS %s\n", threads, simd_kernel_level(), bench_blas_core());
+        OpProfile prof;
+        if (do_train) {
+            ctx.B = B;
+            long n;
+            bench_run_phase(train_step, &ctx, warmup, 0, 0, &n);  // warm-up, not profiled
+            memset(&prof, 0, sizeof prof);
+            m.prof = &prof;
+            double s = bench_run_phase(train_step, &ctx, 0, min_steps, min_time, &n);
+            m.prof = NULL;
+            char title[96];
+            snprintf(title, sizeof title, "Training step, batch %d (%.1f samples/s while profiled)", B, B * n / s);
+            print_profile(title, &prof, n, s / n);
+        }
+        for (int k = 0; do_infer && k < n_infer; k++) {
+            ctx.B = infer_b[k];
+            long n;
+            bench_run_phase(infer_step, &ctx, warmup, 0, 0, &n);
+            memset(&prof, 0, sizeof prof);
+            m.prof = &prof;
+            double s = bench_run_phase(infer_step, &ctx, 0, isteps, itime, &n);
+            m.prof = NULL;
+            char title[96];
+            snprintf(title, sizeof title, "Inference, batch %d (%.1f samples/s while profiled)", infer_b[k],
+                     infer_b[k] * n / s);
+            print_profile(title, &prof, n, s / n);
+        }
+        printf("\n");
+    }
+    sb_puts(&js, "}");
+    printf("%s\n", js.data);
+    sb_free(&js);
     model_free(&m);
-    free(am), free(av), free(tok), free(lab), free(perm);
+    bench_batch_free(&batch);
+    free(adam_m), free(adam_v);
     return 0;
 }

@@ -206,9 +206,9 @@ note "tests: $(grep -c ' ok ' "$RES/tests.txt") kernel checks ok, $(grep -c ' FA
     echo "== PyTorch baseline ($PY tools/reference/bench_torch.py --device cuda, fp32, TF32 off)"
     for b in 64 256; do
         [ "$(left)" -gt 120 ] || { echo "skipped batch $b: time budget"; continue; }
-        torch_bench --batch $b --ops native || torch_bench --batch $b --ops reference
+        torch_bench --batch $b --infer-batches $b --ops native || torch_bench --batch $b --infer-batches $b --ops reference
     done
-    [ "$(left)" -gt 150 ] && torch_bench --batch 256 --ops reference
+    [ "$(left)" -gt 150 ] && torch_bench --batch 256 --infer-batches 256 --ops reference
     [ "$(left)" -gt 100 ] && { echo "== eir-bench-gpu-kernels (tutorial sizes; plain fp32)";
         timeout 90 "$BIN/eir-bench-gpu-kernels" --batch 64 --batch 256; }
 } >"$RES/bench.txt" 2>&1
@@ -251,7 +251,7 @@ NCU=$(command -v ncu || ls "$CUDA_HOME"/bin/ncu /opt/nvidia/nsight-compute/*/ncu
             $PY bench/ncu_summary.py "$BUILD/prof-eir.csv" --label "eir-dist, batch 256, fp32 (3 training steps, 3 inference batches)"
         echo
         LD_LIBRARY_PATH=$ORIG_LD_LIBRARY_PATH timeout 90 "$NCU" "${NCU_ARGS[@]}" -o "$BUILD/prof-torch" $PY \
-            tools/reference/bench_torch.py --device cuda --batch 256 --train-steps 1 --infer-steps 1 --warmup 1 \
+            tools/reference/bench_torch.py --device cuda --batch 256 --infer-batches 256 --train-steps 1 --infer-steps 1 --warmup 1 \
             >"$BUILD/prof-torch.log" 2>&1 || tail -5 "$BUILD/prof-torch.log"
         "$NCU" --import "$BUILD/prof-torch.ncu-rep" --csv --page raw --metrics gpu__time_duration.sum >"$BUILD/prof-torch.csv" &&
             $PY bench/ncu_summary.py "$BUILD/prof-torch.csv" --label "PyTorch, batch 256, fp32 (2 training steps, 2 inference batches)"

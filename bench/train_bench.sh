@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
-# Training and inference throughput of the tutorial model: eir-dist's CPU model vs the PyTorch
-# reference model of the golden test (tools/reference/bench_torch.py), same batch, same threads,
-# measured in the same run. Prints both, the ratios, and GFLOP/s against the sgemm peak.
-# Usage: bench/train_bench.sh [BUILD_DIR] [THREADS] [BATCH]   (needs /usr/bin/python3 with torch:
-# scripts/install-deps.sh --reference)
+# eir-dist's CPU training and inference throughput against the strongest PyTorch baseline of this
+# machine, with the machine's sgemm ceiling, measured in one run: interleaved, repeated rounds
+# (default 5), medians with min and max, every PyTorch thread count and allocator, natively and
+# restricted to AVX2. Writes a Markdown report to stdout (and --out FILE); bench/train_bench.py
+# says what is measured and how. Builds what it needs first: BUILD (Release) and BUILD-avx2
+# (the kernels fixed at x86-64-v3).
+# Usage: bench/train_bench.sh [--build DIR] [--isa native|avx2|both] [--rounds N] [--threads T]
+#                             [--batch B] [--infer-batches 1,8,64] [--allocators a,b] [--out FILE]
+# Needs Debian's python3-torch (scripts/install-deps.sh --reference). About 20 minutes per ISA
+# setting on a 2-core machine with the defaults; --rounds 1 --isa native for a quick look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${1:-build}; T=${2:-2}; B=${3:-64}
-cmake --build "$BUILD" --target eir-bench-train -j"$(nproc)" >/dev/null
-echo "== eir-dist (C, OpenMP + OpenBLAS kernels)"
-c=$("$BUILD/eir-bench-train" --threads "$T" --batch "$B" --train-steps 6 --infer-steps 6 | tee /dev/stderr | tail -1)
-echo "== PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') reference model (tools/reference/eir_model.py)"
-p=$(/usr/bin/python3 tools/reference/bench_torch.py --threads "$T" --batch "$B" --train-steps 3 --infer-steps 4 --warmup 1 | tail -1)
-echo "$p"
-/usr/bin/python3 - "$c" "$p" <<'PY'
-import json, sys
-c, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print()
-print(f"{'':26}{'eir-dist':>12}{'PyTorch':>12}{'ratio':>9}")
-for k, name in (("train_samples_per_s", "training samples/s"), ("infer_samples_per_s", "inference samples/s")):
-    print(f"{name:26}{c[k]:12.1f}{p[k]:12.1f}{c[k] / p[k]:8.1f}x")
-print(f"threads {c['threads']}, batch {c['batch']}; eir-dist reaches {c['train_gflops']:.1f} GFLOP/s training and "
-      f"{c['infer_gflops']:.1f} GFLOP/s inference of a {c['sgemm_peak_gflops']:.1f} GFLOP/s sgemm peak")
-PY
+BUILD=build
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  [ "${args[$i]}" = --build ] && BUILD=${args[$((i + 1))]}
+done
+jobs=$(nproc)
+/usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "train_bench: Debian's python3-torch is missing: bash scripts/install-deps.sh --reference" >&2; exit 2; }
+[ -f "$BUILD/CMakeCache.txt" ] || cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" --target eir-bench-train -j"$jobs" >/dev/null
+if grep -qw avx512f /proc/cpuinfo; then  # the AVX2 path, measured on this AVX-512 machine
+  [ -f "$BUILD-avx2/CMakeCache.txt" ] || cmake -S . -B "$BUILD-avx2" -DCMAKE_BUILD_TYPE=Release \
+    -DEIR_KERNEL_LEVEL=x86-64-v3 -DEIR_CUDA=OFF >/dev/null
+  cmake --build "$BUILD-avx2" --target eir-bench-train -j"$jobs" >/dev/null
+fi
+exec /usr/bin/python3 bench/train_bench.py "$@"

@@ -44,6 +44,7 @@ double model_loss(Model *m, const TargetLabels *labels, const double *denominato
     const ModelConfig *mc = &m->config;
     if (!m->have_forward) eir_die("model_loss: no forward pass");
     int B = m->batch, T = mc->n_targets;
+    double t0 = op_begin(m->prof);
     bool mix = m->ctx.mixup;
     float lam = mix ? m->ctx.mixup_lambda : 1.0f;
     const int32_t *perm = m->ctx.mixup_perm;
@@ -86,6 +87,7 @@ double model_loss(Model *m, const TargetLabels *labels, const double *denominato
         total += loss_t;
     }
     m->have_loss = true;
+    op_end(m->prof, OP_LOSS, OP_FWD, t0, 0);
     return total / T;
 }
 

@@ -20,6 +20,7 @@
 
 #include "data/config.h"
 #include "model/layers.h"
+#include "model/op_profile.h"
 
 #define MODEL_MAX_INPUTS 8
 #define MODEL_MAX_TARGETS 32
@@ -203,6 +204,7 @@ typedef struct {
     bool have_forward, have_loss;
     GradReadyFn grad_hook;
     void *grad_hook_user;
+    OpProfile *prof;  // time per op of the passes when not NULL (eir-bench-train --profile); not owned
 } Model;
 
 // Builds the parameter table and views and allocates the parameter and gradient buffers (zeroed).

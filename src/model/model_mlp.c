@@ -9,6 +9,13 @@
 #include "model/model.h"
 #include "model/model_internal.h"
 
+// Matrix-product FLOPs of one block's forward over B rows as run (a dropped branch does none).
+static double mlp_block_flops(const MlpBlockW *W, const MlpActs *A, int B) {
+    double f = W->ds_w ? 2.0 * B * A->in * A->out_dim : 0.0;
+    if (A->sd_scale != 0.0f) f += 2.0 * B * A->in * A->out_dim + 2.0 * B * A->out_dim * A->out_dim;
+    return f;
+}
+
 static void mlp_block_forward(Model *m, const MlpBlockW *W, MlpActs *A, int B, float rb_do, float sd_p, uint32_t site) {
     const ForwardCtx *ctx = &m->ctx;
     int in = A->in, out = A->out_dim;
@@ -50,9 +57,12 @@ static void mlp_block_backward(Model *m, const MlpBlockW *W, MlpBlockW *G, const
 
 void fusion_forward(Model *m, int B) {
     const ModelConfig *mc = &m->config;
-    for (int k = 0; k < mc->fusion_layers; k++)
+    for (int k = 0; k < mc->fusion_layers; k++) {
+        double t0 = op_begin(m->prof);
         mlp_block_forward(m, &m->w.fusion[k], &m->acts.fusion[k], B, mc->fusion_rb_do, mc->fusion_sd_p,
                           site_fusion_block(k));
+        op_end(m->prof, OP_FUSION, OP_FWD, t0, mlp_block_flops(&m->w.fusion[k], &m->acts.fusion[k], B));
+    }
 }
 
 void heads_forward(Model *m, int B) {
@@ -61,14 +71,18 @@ void heads_forward(Model *m, int B) {
         const ModelTargetSpec *s = &mc->targets[t];
         const HeadW *W = &m->w.heads[t];
         HeadActs *H = &m->acts.heads[t];
-        for (int k = 0; k < s->layers; k++)
+        double t0 = op_begin(m->prof), flops = 2.0 * B * s->dim * s->n_classes;
+        for (int k = 0; k < s->layers; k++) {
             mlp_block_forward(m, &W->blocks[k], &H->blocks[k], B, s->rb_do, s->sd_p, site_head_block(t, k));
+            flops += mlp_block_flops(&W->blocks[k], &H->blocks[k], B);
+        }
         const float *x = H->blocks[s->layers - 1].out;
         rmsnorm_forward(H->hn, H->rstd, x, W->norm_final, B, s->dim, RMSNORM_EPS);
         gelu_forward(H->ga, H->hn, (size_t)B * s->dim);
         DropoutKey k = model_dropout_key(m, site_head_final(t));
         dropout_forward(H->ga, H->mask, H->ga, B, (size_t)s->dim, m->ctx.train ? s->fc_do : 0.0f, &k);
         linear_forward(H->logits, H->ga, W->final_w, W->final_b, B, s->dim, s->n_classes, 1);
+        op_end(m->prof, OP_HEAD, OP_FWD, t0, flops);
     }
 }
 
@@ -83,6 +97,7 @@ void heads_fusion_backward(Model *m, int B) {
         HeadW *G = &m->g.heads[t];
         const HeadActs *H = &S->heads[t];
         const float *x = H->blocks[s->layers - 1].out;
+        double t0 = op_begin(m->prof), flops = 4.0 * B * s->dim * s->n_classes;
         linear_backward(t1, G->final_w, G->final_b, H->dlogits, H->ga, W->final_w, B, s->dim, s->n_classes, false,
                         S->lin_scratch);
         dropout_backward(t1, t1, H->mask, B, (size_t)s->dim, m->ctx.train ? s->fc_do : 0.0f);
@@ -93,17 +108,21 @@ void heads_fusion_backward(Model *m, int B) {
         for (int k = s->layers - 1; k >= 0; k--) {
             float *dx = k == 0 ? S->dfusion : gb;
             mlp_block_backward(m, &W->blocks[k], &G->blocks[k], &H->blocks[k], ga, dx, k == 0, B, s->rb_do, t1, t2, t3);
+            flops += 2 * mlp_block_flops(&W->blocks[k], &H->blocks[k], B);
             model_report_range(m, m->unit_head0[t] + k);
             float *tmp = ga;
             ga = gb;
             gb = tmp;
         }
+        op_end(m->prof, OP_HEAD, OP_BWD, t0, flops);
     }
     const float *dout = S->dfusion;
     for (int k = mc->fusion_layers - 1; k >= 0; k--) {
         float *dx = k == 0 ? S->dconcat : (dout == ga ? gb : ga);
+        double t0 = op_begin(m->prof);
         mlp_block_backward(m, &m->w.fusion[k], &m->g.fusion[k], &S->fusion[k], dout, dx, false, B, mc->fusion_rb_do, t1, t2,
                            t3);
+        op_end(m->prof, OP_FUSION, OP_BWD, t0, 2 * mlp_block_flops(&m->w.fusion[k], &S->fusion[k], B));
         model_report_range(m, m->unit_fusion0 + k);
         dout = dx;
     }

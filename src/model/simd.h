@@ -9,7 +9,11 @@
 
 // fp-contract=fast: -std=c11 turns off a*b+c -> fma contraction, which halves the arithmetic
 // rate of these loops (PyTorch's CPU kernels use fma as well).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EIR_NO_CLONES) && \
+// EIR_KERNEL_LEVEL (cmake -DEIR_KERNEL_LEVEL=x86-64-v3) builds one of those versions alone, so
+// that the AVX2 path can be measured and tested on an AVX-512 machine.
+#if defined(EIR_KERNEL_LEVEL) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define EIR_KERNEL __attribute__((target("arch=" EIR_KERNEL_LEVEL), optimize("fp-contract=fast")))
+#elif defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(EIR_NO_CLONES) && \
     !defined(__AVX512F__)
 #define EIR_KERNEL \
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), optimize("fp-contract=fast")))
@@ -18,6 +22,10 @@
 #else
 #define EIR_KERNEL
 #endif
+
+// Which version of the kernels above this process runs: "x86-64-v4 (AVX-512)", "x86-64-v3
+// (AVX2+FMA)" or "x86-64 (baseline)", chosen at load time or fixed by EIR_KERNEL_LEVEL (simd.c).
+const char *simd_kernel_level(void);
 
 // Loops over fewer elements than this run on the calling thread: a parallel region costs more
 // than it saves there (and spinning threads hurt on shared cores).
