@@ -204,7 +204,8 @@ def report(run, args, out):
     # every PyTorch cell, so the choice of baseline can be checked
     names = ["train"] + [f"infer b{b}" for b in ib]
     w("PyTorch cells, samples/s, median [min-max] over rounds:\n\n")
-    w("| cell | " + " | ".join(names) + " | peak RSS train (MiB) |\n|---|" + "---:|" * (len(names) + 1) + "\n")
+    w("| cell | " + " | ".join(names) + " | peak RSS inference (MiB) | peak RSS training (MiB) |\n|---|"
+      + "---:|" * (len(names) + 2) + "\n")
     best = {}
     for c in cells:
         rs = res[c]
@@ -218,8 +219,9 @@ def report(run, args, out):
             if xs and (mname not in best or statistics.median(xs) > best[mname][1]):
                 best[mname] = (c, statistics.median(xs), xs)
         rss = [x.get("train_peak_rss_mib", 0) for x in rs]
+        irss = [x.get("infer_peak_rss_mib", 0) for x in rs]
         note = f" (dropped after round 2: {run['dropped'][c]})" if c in run["dropped"] else ""
-        w(f"| {c}{note} | " + " | ".join(row) + f" | {statistics.median(rss):.0f} |\n")
+        w(f"| {c}{note} | " + " | ".join(row) + f" | {statistics.median(irss):.0f} | {statistics.median(rss):.0f} |\n")
     w("\n")
 
     w("eir-dist against the best PyTorch cell of each measure:\n\n")
@@ -273,6 +275,8 @@ def main():
     ap.add_argument("--no-profile", dest="profile", action="store_false")
     ap.add_argument("--out", default=None, help="also write the report (Markdown) to this file")
     ap.add_argument("--log", default=None, help="every command's full output (default BUILD/train_bench.log)")
+    ap.add_argument("--report-from", default=None, help="print the report of an earlier run's BUILD/train_bench.json "
+                    "without measuring (after a change to the report itself)")
     args = ap.parse_args()
     args.infer_batches = [int(b) for b in args.infer_batches.split(",") if b]
     flags = cpu_flags()
@@ -291,26 +295,42 @@ def main():
             if pre and not os.path.exists(pre):
                 sys.exit(f"train_bench: {a}: {pre} is not installed (scripts/install-deps.sh --reference)")
     isas = ["native", "avx2"] if args.isa == "both" else [args.isa]
-    log = open(args.log or os.path.join(args.build, "train_bench.log"), "w")
+    saved = None
+    if args.report_from:
+        with open(args.report_from) as f:
+            saved = json.load(f)
+        for k in ("rounds", "threads", "batch", "infer_batches", "allocators", "min_steps", "min_time", "warmup"):
+            setattr(args, k, saved["args"][k])
+        isas = [r["isa"] for r in saved["runs"]]
+    log = open(args.log or os.path.join(args.build, "train_bench.log"), "a" if saved else "w")
 
     from io import StringIO
     out = StringIO()
     w = out.write
     torch_v = subprocess.run([PY, "-c", "import torch; print(torch.__version__)"], capture_output=True,
                              text=True).stdout.strip()
-    w(f"# bench/train_bench.sh, {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}\n\n")
-    w(f"- command: `bench/train_bench.sh {' '.join(shlex.quote(a) for a in sys.argv[1:])}`\n")
-    w(f"- CPU: {cpu_model()}, {os.cpu_count()} online CPUs; AVX-512: {'yes' if has_avx512 else 'no'} "
-      f"({' '.join(sorted(f for f in flags if f.startswith('avx512')))}); AVX2: {'yes' if 'avx2' in flags else 'no'}; "
-      f"FMA: {'yes' if 'fma' in flags else 'no'}\n")
-    w(f"- kernel {platform.release()}; PyTorch {torch_v}; allocator cells: "
+    when = saved["when"] if saved else datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
+    command = saved["command"] if saved else f"bench/train_bench.sh {' '.join(shlex.quote(a) for a in sys.argv[1:])}"
+    w(f"# bench/train_bench.sh, {when}\n\n")
+    w(f"- command: `{command}`\n")
+    machine = saved["machine"] if saved else (
+        f"- CPU: {cpu_model()}, {os.cpu_count()} online CPUs; AVX-512: {'yes' if has_avx512 else 'no'} "
+        f"({' '.join(sorted(f for f in flags if f.startswith('avx512')))}); AVX2: {'yes' if 'avx2' in flags else 'no'}; "
+        f"FMA: {'yes' if 'fma' in flags else 'no'}\n- Linux {platform.release()}; PyTorch {torch_v}; ")
+    w(machine)
+    w(f"allocator cells: "
       + "; ".join(f"{a} = {ALLOCATORS[a][1]}" for a in args.allocators) + "\n")
     verdicts = {}
     profiles = []
-    for isa in isas:
-        run = run_isa(isa, args, has_avx512, log)
+    runs = []
+    for k, isa in enumerate(isas):
+        run = saved["runs"][k] if saved else run_isa(isa, args, has_avx512, log)
+        runs.append(run)
         verdicts[isa] = report(run, args, out)
-        if args.profile:
+        if saved:
+            if run.get("profile"):
+                profiles.append((isa, run["profile"]))
+        elif args.profile:
             cmd = [os.path.join(run["build"], "eir-bench-train"), "--threads", str(args.threads), "--profile",
                    "--batch", str(args.batch), "--infer-batches", ",".join(map(str, args.infer_batches)),
                    "--min-steps", "3", "--min-time", "2"]
@@ -319,6 +339,12 @@ def main():
             prof = p.stdout[p.stdout.find("### Time per op"):p.stdout.rfind("\n{")] if p.returncode == 0 else \
                 f"(profile failed: {p.stderr.strip()[-300:]})"
             profiles.append((isa, prof))
+            run["profile"] = prof
+    if not saved:
+        with open(os.path.join(args.build, "train_bench.json"), "w") as f:
+            json.dump({"when": when, "command": command, "machine": machine, "runs": runs,
+                       "args": {k: getattr(args, k) for k in ("rounds", "threads", "batch", "infer_batches", "allocators",
+                                                              "min_steps", "min_time", "warmup")}}, f)
     w("\n## Targets (issue 14), per ISA setting\n\n")
     for isa, v in verdicts.items():
         w(f"- {isa}: " + ", ".join(f"{k} {'met' if ok else 'NOT met'}" for k, ok in v.items()) + "\n")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages eir-dist needs to build and test (idempotent).
 # Usage: scripts/install-deps.sh [--reference] [--ops]
-#   --reference adds python3-torch/numpy for fixtures and benches, FastAPI + uvicorn for the
+#   --reference adds python3-torch/numpy for fixtures and benches, tcmalloc and jemalloc (the
+#               allocators bench/train_bench.sh tries PyTorch with), FastAPI + uvicorn for the
 #               baseline of bench/serve_bench.sh
 #   --ops adds what the Slurm and Docker tests run (a one-node Slurm cluster, the Docker engine,
 #         docker-compose v1, debootstrap for an offline base image); those tests install it themselves
@@ -11,7 +12,7 @@ pkgs=(build-essential cmake pkg-config git ca-certificates curl
       libh2o-evloop-dev libssl-dev zlib1g-dev nghttp2-client openssl)
 for arg in "$@"; do
   case $arg in
-    --reference) pkgs+=(python3-numpy python3-torch python3-yaml python3-fastapi python3-uvicorn) ;;
+    --reference) pkgs+=(python3-numpy python3-torch python3-yaml python3-fastapi python3-uvicorn libtcmalloc-minimal4 libjemalloc2) ;;
     --ops) pkgs+=(slurm-wlm slurmctld slurmd slurm-client munge docker.io docker-compose debootstrap iproute2) ;;
     *) echo "usage: $0 [--reference] [--ops]" >&2; exit 2 ;;
   esac

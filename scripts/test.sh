@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian machine and runs every test: the Release build's ctest suite, then the
-# unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then the CUDA backend's
+# Sets up a fresh Debian machine and runs every test: the Release build's ctest suite, the unit
+# tests with the CPU kernels fixed one level lower (AVX2 on an AVX-512 machine), then the unit
+# tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then the CUDA backend's
 # tests (ctest -L gpu-emu) on the CPU emulation of CUDA (tests/gpu/emu), which needs no GPU, then
 # the suite once more in a build without MPI (EIR_MPI=OFF: one process), and, where nvcc is
 # present, bench/gpu-bundle.sh (the CUDA programs built that way, packed and run from the pack).
@@ -14,6 +15,15 @@ echo "== Release build + ctest"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
+
+# The CPU kernels are built for AVX-512, AVX2+FMA and baseline x86-64 and one is picked at load
+# time (src/model/simd.h): the suite above ran the one this CPU picks; the unit tests (gradient
+# checks, golden, batch invariance) run again with the next lower level fixed at build time.
+if grep -qw avx512f /proc/cpuinfo; then KLEVEL=x86-64-v3; else KLEVEL=x86-64; fi
+echo "== kernels fixed at $KLEVEL (EIR_KERNEL_LEVEL) + unit tests"
+cmake -S . -B build-kernels -DCMAKE_BUILD_TYPE=Release -DEIR_KERNEL_LEVEL=$KLEVEL -DEIR_CUDA=OFF >/dev/null
+cmake --build build-kernels -j"$jobs" --target unit-tests
+(cd build-kernels && ctest --output-on-failure -j"$jobs" -L unit)
 
 echo "== ASan/UBSan build + unit tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEIR_SANITIZE=ON -DEIR_CUDA=OFF >/dev/null

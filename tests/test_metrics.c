@@ -1,6 +1,6 @@
 // test_metrics.c: metrics against values sklearn gives for the same inputs, and LR schedules.
 #include "train/lr_schedule.h"
-#include "train/metrics.h"
+#include "infer/metrics.h"
 #include "test_util.h"
 
 int main(void) {

@@ -229,3 +229,7 @@ double now_seconds(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+void pthread_check_(int rc, const char *call, const char *file, int line) {
+    if (rc != 0) eir_die("%s failed: %s (%s:%d)", call, strerror(rc), file, line);
+}

@@ -76,5 +76,9 @@ void sb_puts(StrBuf *sb, const char *s);
 void sb_printf(StrBuf *sb, const char *fmt, ...) EIR_PRINTF(2, 3);
 void sb_free(StrBuf *sb);
 
+// pthread calls return an error number (they do not set errno): dies naming the call and site.
+void pthread_check_(int rc, const char *call, const char *file, int line);
+#define PTHREAD_CHECK(call) pthread_check_((call), #call, __FILE__, __LINE__)
+
 // Monotonic wall clock in seconds.
 double now_seconds(void);

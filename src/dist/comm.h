@@ -1,7 +1,9 @@
-// comm.h: the collectives training needs, behind one small interface (spec §10, issue 4).
-// Back-ends: MPI on host buffers (comm_mpi.c), or none (comm_single.c, CMake -DEIR_MPI=OFF: one
-// process); NCCL on device buffers is comm_nccl.h. eir-dist without mpirun is one rank (MPI
-// singleton), and every call then degenerates to a copy.
+// comm.h: the collectives training needs, behind one small interface (spec §10). Back-ends: MPI
+// on host buffers (comm_mpi.c), or none (comm_single.c, CMake -DEIR_MPI=OFF: one process); NCCL
+// on device buffers is comm_nccl.h. eir-dist without mpirun is one rank (MPI singleton), and
+// every call then returns at once (gatherv copies). Counts are size_t: buffers beyond MPI's int
+// counts go in chunks. All calls are blocking; gradient all-reduces overlap backward by running
+// on grad_reduce.c's own thread, which is why MPI is initialised THREAD_SERIALIZED.
 #pragma once
 #include <stddef.h>
 #include <stdbool.h>
@@ -15,7 +17,7 @@ typedef struct {
     bool thread_serialized;      // MPI allows calls from another thread (one at a time)
 } Comm;
 
-// Initialises MPI (threads: funneled) and fills rank/size; sets the error hooks so that a fatal
+// Initialises MPI (threads: serialized) and fills rank/size; sets the error hooks so that a fatal
 // error on any rank aborts the whole job (MPI_Abort) instead of leaving the others hanging.
 void comm_init(Comm *c, int *argc, char ***argv);
 // What carries the collectives, for --version and the log: the MPI library's name, or none.
@@ -36,13 +38,3 @@ void comm_bcast(Comm *c, void *buf, size_t bytes, int root);
 // (NULL elsewhere); *total receives the byte count on root.
 void *comm_gatherv(Comm *c, const void *buf, size_t bytes, int root, size_t *total);
 void comm_barrier(Comm *c);
-
-// Non-blocking gradient-bucket all-reduce (sum, in place), for overlapping with backward.
-typedef struct {
-    void *req;  // MPI_Request*
-    int active;
-} CommRequest;
-void comm_iallreduce_sum_f32(Comm *c, float *buf, size_t n, CommRequest *r);
-void comm_wait(Comm *c, CommRequest *r);
-// Progresses r without blocking; returns true when it has completed.
-bool comm_test(Comm *c, CommRequest *r);

@@ -92,22 +92,21 @@ void comm_abort(Comm *c, int code) {
 // MPI counts are int: large buffers go in chunks
 #define CHUNK ((size_t)1 << 30)
 
-void comm_allreduce_sum_f32(Comm *c, float *buf, size_t n) {
+// In-place all-reduce of n elements of esize bytes, in chunks MPI's int counts can hold.
+static void allreduce_chunked(Comm *c, void *buf, size_t n, size_t esize, MPI_Datatype type, MPI_Op op) {
     if (c->size == 1) return;
     for (size_t off = 0; off < n; off += CHUNK) {
         size_t k = n - off < CHUNK ? n - off : CHUNK;
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, COMM(c)));
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * esize, (int)k, type, op, COMM(c)));
     }
 }
 
+void comm_allreduce_sum_f32(Comm *c, float *buf, size_t n) { allreduce_chunked(c, buf, n, sizeof *buf, MPI_FLOAT, MPI_SUM); }
 void comm_allreduce_sum_f64(Comm *c, double *buf, size_t n) {
-    if (c->size == 1) return;
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, COMM(c)));
+    allreduce_chunked(c, buf, n, sizeof *buf, MPI_DOUBLE, MPI_SUM);
 }
-
 void comm_allreduce_max_i32(Comm *c, int32_t *buf, size_t n) {
-    if (c->size == 1) return;
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_INT32_T, MPI_MAX, COMM(c)));
+    allreduce_chunked(c, buf, n, sizeof *buf, MPI_INT32_T, MPI_MAX);
 }
 
 void comm_bcast(Comm *c, void *buf, size_t bytes, int root) {
@@ -152,28 +151,4 @@ void *comm_gatherv(Comm *c, const void *buf, size_t bytes, int root, size_t *tot
 
 void comm_barrier(Comm *c) {
     if (c->size > 1) MPI_CHECK(MPI_Barrier(COMM(c)));
-}
-
-void comm_iallreduce_sum_f32(Comm *c, float *buf, size_t n, CommRequest *r) {
-    r->active = 0;
-    if (c->size == 1) return;
-    if (n > INT_MAX) eir_die("comm_iallreduce_sum_f32: bucket of %zu floats is too large", n);
-    if (!r->req) r->req = malloc_check(sizeof(MPI_Request));
-    MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, COMM(c), (MPI_Request *)r->req));
-    r->active = 1;
-}
-
-void comm_wait(Comm *c, CommRequest *r) {
-    if (!r->active) return;
-    MPI_CHECK(MPI_Wait((MPI_Request *)r->req, MPI_STATUS_IGNORE));
-    r->active = 0;
-}
-
-bool comm_test(Comm *c, CommRequest *r) {
-    (void)c;
-    if (!r->active) return true;
-    int done = 0;
-    MPI_CHECK(MPI_Test((MPI_Request *)r->req, &done, MPI_STATUS_IGNORE));
-    if (done) r->active = 0;
-    return done != 0;
 }

@@ -7,20 +7,20 @@
 
 static void *comm_thread_main(void *arg) {
     GradReducer *r = arg;
-    pthread_mutex_lock(&r->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&r->mu));
     for (;;) {
-        while (r->q_head == r->q_tail && !r->quit) pthread_cond_wait(&r->cv_work, &r->mu);
+        while (r->q_head == r->q_tail && !r->quit) PTHREAD_CHECK(pthread_cond_wait(&r->cv_work, &r->mu));
         if (r->q_head == r->q_tail && r->quit) break;
         size_t lo = r->q_lo[r->q_head], hi = r->q_hi[r->q_head];
         r->busy = true;
-        pthread_mutex_unlock(&r->mu);
+        PTHREAD_CHECK(pthread_mutex_unlock(&r->mu));
         comm_allreduce_sum_f32(r->comm, r->grads + lo, hi - lo);
-        pthread_mutex_lock(&r->mu);
+        PTHREAD_CHECK(pthread_mutex_lock(&r->mu));
         r->q_head++;
         r->busy = false;
-        pthread_cond_broadcast(&r->cv_done);
+        PTHREAD_CHECK(pthread_cond_broadcast(&r->cv_done));
     }
-    pthread_mutex_unlock(&r->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&r->mu));
     return NULL;
 }
 
@@ -33,11 +33,11 @@ void grad_reduce_init(GradReducer *r, Comm *comm, float *grads, size_t n, size_t
     size_t min_bucket = n / (GRAD_REDUCE_MAX_BUCKETS - 2) + 1;  // never more buckets than the queue holds
     if (r->bucket_floats && r->bucket_floats < min_bucket) r->bucket_floats = min_bucket;
     if (comm->size > 1 && r->bucket_floats && !comm->thread_serialized) r->bucket_floats = 0;  // MPI cannot: no overlap
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv_work, NULL);
-    pthread_cond_init(&r->cv_done, NULL);
+    PTHREAD_CHECK(pthread_mutex_init(&r->mu, NULL));
+    PTHREAD_CHECK(pthread_cond_init(&r->cv_work, NULL));
+    PTHREAD_CHECK(pthread_cond_init(&r->cv_done, NULL));
     if (comm->size > 1 && r->bucket_floats) {
-        if (pthread_create(&r->thread, NULL, comm_thread_main, r) != 0) eir_die("cannot start the communication thread");
+        PTHREAD_CHECK(pthread_create(&r->thread, NULL, comm_thread_main, r));
         r->thread_started = true;
     }
 }
@@ -47,20 +47,20 @@ void grad_reduce_begin(GradReducer *r) {
     r->lo = r->n;
     r->buckets_launched = 0;
     r->t_finish_wait = 0;
-    pthread_mutex_lock(&r->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&r->mu));
     r->q_head = r->q_tail = 0;
-    pthread_mutex_unlock(&r->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&r->mu));
 }
 
 static void enqueue(GradReducer *r, size_t lo, size_t hi) {
     if (hi <= lo) return;
-    pthread_mutex_lock(&r->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&r->mu));
     if (r->q_tail == GRAD_REDUCE_MAX_BUCKETS) eir_die("grad_reduce: bucket queue full");
     r->q_lo[r->q_tail] = lo;
     r->q_hi[r->q_tail] = hi;
     r->q_tail++;
-    pthread_cond_signal(&r->cv_work);
-    pthread_mutex_unlock(&r->mu);
+    PTHREAD_CHECK(pthread_cond_signal(&r->cv_work));
+    PTHREAD_CHECK(pthread_mutex_unlock(&r->mu));
     r->buckets_launched++;
 }
 
@@ -84,9 +84,9 @@ void grad_reduce_finish(GradReducer *r) {
         } else {
             enqueue(r, 0, r->unsent_hi);
             r->unsent_hi = 0;
-            pthread_mutex_lock(&r->mu);
-            while (r->q_head != r->q_tail || r->busy) pthread_cond_wait(&r->cv_done, &r->mu);
-            pthread_mutex_unlock(&r->mu);
+            PTHREAD_CHECK(pthread_mutex_lock(&r->mu));
+            while (r->q_head != r->q_tail || r->busy) PTHREAD_CHECK(pthread_cond_wait(&r->cv_done, &r->mu));
+            PTHREAD_CHECK(pthread_mutex_unlock(&r->mu));
         }
     }
     r->t_finish_wait = now_seconds() - t0;
@@ -94,14 +94,14 @@ void grad_reduce_finish(GradReducer *r) {
 
 void grad_reduce_free(GradReducer *r) {
     if (r->thread_started) {
-        pthread_mutex_lock(&r->mu);
+        PTHREAD_CHECK(pthread_mutex_lock(&r->mu));
         r->quit = true;
-        pthread_cond_signal(&r->cv_work);
-        pthread_mutex_unlock(&r->mu);
-        pthread_join(r->thread, NULL);
+        PTHREAD_CHECK(pthread_cond_signal(&r->cv_work));
+        PTHREAD_CHECK(pthread_mutex_unlock(&r->mu));
+        PTHREAD_CHECK(pthread_join(r->thread, NULL));
     }
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cv_work);
-    pthread_cond_destroy(&r->cv_done);
+    PTHREAD_CHECK(pthread_mutex_destroy(&r->mu));
+    PTHREAD_CHECK(pthread_cond_destroy(&r->cv_work));
+    PTHREAD_CHECK(pthread_cond_destroy(&r->cv_done));
     memset(r, 0, sizeof *r);
 }

@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 #include "model/model.h"
-#include "train/model_io.h"
+#include "infer/model_io.h"
 
 typedef struct {
     const char *model_path;

@@ -24,7 +24,7 @@
 #include "common/util.h"
 #include "data/csv.h"  // EIR_ERR_LEN
 #include "serve/serve_json.h"
-#include "train/inference.h"
+#include "infer/inference.h"
 
 void openblas_set_num_threads(int num_threads);  // OpenBLAS extension
 
@@ -102,13 +102,13 @@ typedef struct {
 // Waits for items and takes a batch. Returns the number of pieces, 0 when stopping.
 static int take_batch(Batcher *b, Piece *pieces, double *t_take) {
     const ServeOptions *o = b->opt;
-    pthread_mutex_lock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&b->mu));
     b->idle_workers++;
     for (;;) {
-        while (!b->stopping && b->queued_items == 0) pthread_cond_wait(&b->cv, &b->mu);
+        while (!b->stopping && b->queued_items == 0) PTHREAD_CHECK(pthread_cond_wait(&b->cv, &b->mu));
         if (b->queued_items == 0) {  // stopping and nothing left
             b->idle_workers--;
-            pthread_mutex_unlock(&b->mu);
+            PTHREAD_CHECK(pthread_mutex_unlock(&b->mu));
             return 0;
         }
         // wait for a full batch or the oldest item's deadline
@@ -144,13 +144,13 @@ static int take_batch(Batcher *b, Piece *pieces, double *t_take) {
     }
     b->idle_workers--;
     *t_take = now_seconds();
-    if (b->queued_items > 0) pthread_cond_signal(&b->cv);  // leftovers for another idle worker
-    pthread_mutex_unlock(&b->mu);
+    if (b->queued_items > 0) PTHREAD_CHECK(pthread_cond_signal(&b->cv));  // leftovers for another idle worker
+    PTHREAD_CHECK(pthread_mutex_unlock(&b->mu));
     return n_pieces;
 }
 
 static void report_loaded(Batcher *b, const char *err) {
-    pthread_mutex_lock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&b->mu));
     if (err) {
         if (!b->n_failed) snprintf(b->load_error, sizeof b->load_error, "%s", err);
         b->n_failed++;
@@ -158,7 +158,7 @@ static void report_loaded(Batcher *b, const char *err) {
         b->n_loaded++;
     }
     bool last = b->n_loaded + b->n_failed == b->n_workers;
-    pthread_mutex_unlock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&b->mu));
     if (last) h2o_multithread_send_message(b->control, &b->control_msg);
 }
 
@@ -245,8 +245,8 @@ Batcher *batcher_start(const ServeOptions *opt, ServeMetrics *metrics, h2o_multi
     b->done = done;
     b->control = control;
     b->capacity = opt->max_queue_items;
-    pthread_mutex_init(&b->mu, NULL);
-    pthread_cond_init(&b->cv, NULL);
+    PTHREAD_CHECK(pthread_mutex_init(&b->mu, NULL));
+    PTHREAD_CHECK(pthread_cond_init(&b->cv, NULL));
     // OpenBLAS' own pool would run beside every worker's: keep it single-threaded.
     openblas_set_num_threads(1);
     b->n_workers = opt->workers;
@@ -266,23 +266,23 @@ Batcher *batcher_start(const ServeOptions *opt, ServeMetrics *metrics, h2o_multi
 }
 
 bool batcher_loaded(Batcher *b) {
-    pthread_mutex_lock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&b->mu));
     bool ok = b->n_loaded == b->n_workers;
-    pthread_mutex_unlock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&b->mu));
     return ok;
 }
 
 const char *batcher_load_error(Batcher *b) {
-    pthread_mutex_lock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&b->mu));
     const char *e = b->n_failed ? b->load_error : NULL;
-    pthread_mutex_unlock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&b->mu));
     return e;
 }
 
 int batcher_submit(Batcher *b, ServeJob *job) {
-    pthread_mutex_lock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&b->mu));
     if (b->stopping || b->queued_items + job->n_items > b->capacity) {
-        pthread_mutex_unlock(&b->mu);
+        PTHREAD_CHECK(pthread_mutex_unlock(&b->mu));
         return -1;
     }
     job->t_enqueue = now_seconds();
@@ -293,13 +293,13 @@ int batcher_submit(Batcher *b, ServeJob *job) {
     else b->head = job;
     b->tail = job;
     b->queued_items += job->n_items;
-    pthread_cond_broadcast(&b->cv);
-    pthread_mutex_unlock(&b->mu);
+    PTHREAD_CHECK(pthread_cond_broadcast(&b->cv));
+    PTHREAD_CHECK(pthread_mutex_unlock(&b->mu));
     return 0;
 }
 
 bool batcher_withdraw(Batcher *b, ServeJob *job) {
-    pthread_mutex_lock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&b->mu));
     int untaken = 0;
     if (job->queued) {
         untaken = job->n_items - job->next_item;
@@ -318,16 +318,16 @@ bool batcher_withdraw(Batcher *b, ServeJob *job) {
         job->next = NULL;
         job->queued = false;
     }
-    pthread_mutex_unlock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&b->mu));
     if (untaken == 0) return false;  // every item is with a worker: the last one sends "done"
     // withdrawn items count as done; if that was the last of them, no worker holds the job
     return atomic_fetch_sub_explicit(&job->remaining, untaken, memory_order_acq_rel) == untaken;
 }
 
 long batcher_queued_items(Batcher *b) {
-    pthread_mutex_lock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&b->mu));
     long n = b->queued_items;
-    pthread_mutex_unlock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&b->mu));
     return n;
 }
 
@@ -337,7 +337,7 @@ int batcher_threads_per_worker(const Batcher *b) { return b->n_workers ? b->work
 
 void batcher_stop(Batcher *b, bool discard_queue) {
     if (!b) return;
-    pthread_mutex_lock(&b->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&b->mu));
     b->stopping = true;
     while (discard_queue && b->head) {
         ServeJob *job = b->head;
@@ -351,12 +351,12 @@ void batcher_stop(Batcher *b, bool discard_queue) {
         b->tail = NULL;
         b->queued_items = 0;
     }
-    pthread_cond_broadcast(&b->cv);
-    pthread_mutex_unlock(&b->mu);
+    PTHREAD_CHECK(pthread_cond_broadcast(&b->cv));
+    PTHREAD_CHECK(pthread_mutex_unlock(&b->mu));
     for (int i = 0; i < b->n_workers; i++)
-        if (b->workers[i].started) pthread_join(b->workers[i].tid, NULL);
-    pthread_cond_destroy(&b->cv);
-    pthread_mutex_destroy(&b->mu);
+        if (b->workers[i].started) PTHREAD_CHECK(pthread_join(b->workers[i].tid, NULL));
+    PTHREAD_CHECK(pthread_cond_destroy(&b->cv));
+    PTHREAD_CHECK(pthread_mutex_destroy(&b->mu));
     free(b->workers);
     free(b);
 }

@@ -58,9 +58,21 @@ struct ServeServer {
 // (external linkage: a static that is only written may be optimised away).
 ServeServer *serve_the_server;
 
+typedef struct ReqGuard ReqGuard;
+// One HTTP route: its exact path, the methods it takes (for 405 and the Allow header) and what
+// answers it. Adding a route is one row of ROUTES (below) and its function.
+typedef void (*RouteFn)(ServeServer *s, h2o_req_t *req, ReqGuard *g);
+typedef struct {
+    const char *path;
+    const char *allow;  // "POST" or "GET, HEAD"
+    RouteFn fn;
+} Route;
+
+// The h2o handler registered for one route's path (route NULL: the catch-all "/", 404).
 typedef struct {
     h2o_handler_t super;
     ServeServer *s;
+    const Route *route;
 } ServeHandler;
 
 typedef struct {
@@ -68,11 +80,11 @@ typedef struct {
     ServeServer *s;
 } ServeFilter;
 
-typedef struct {
+struct ReqGuard {
     ServeServer *s;
     h2o_req_t *req;
     ServeJob *job;  // the request's job until it is answered; still set at dispose = client gone
-} ReqGuard;
+};
 
 // ---- sending ------------------------------------------------------------------------------
 
@@ -212,7 +224,7 @@ static void handle_predict(ServeServer *s, h2o_req_t *req, ReqGuard *g) {
 
 // ---- the other routes -----------------------------------------------------------------------
 
-static void handle_ready(ServeServer *s, h2o_req_t *req) {
+static void handle_ready(ServeServer *s, h2o_req_t *req, ReqGuard *g) {
     static const char *names[] = {"loading", "ready", "draining"};
     StrBuf sb = {0};
     sb_printf(&sb, "{\"status\":\"%s\"}", names[s->state]);
@@ -222,8 +234,8 @@ static void handle_ready(ServeServer *s, h2o_req_t *req) {
     sb_free(&sb);
 }
 
-static void handle_metrics(ServeServer *s, h2o_req_t *req) {
-    MetricsGauges g = {
+static void handle_metrics(ServeServer *s, h2o_req_t *req, ReqGuard *g) {
+    MetricsGauges gauges = {
         .ready = s->state == STATE_READY,
         .draining = s->state == STATE_DRAINING,
         .queue_items = batcher_queued_items(s->batcher),
@@ -235,14 +247,33 @@ static void handle_metrics(ServeServer *s, h2o_req_t *req) {
         .model_parameters = s->model->num_parameters,
     };
     StrBuf sb = {0};
-    metrics_render(s->metrics, &g, &sb);
+    metrics_render(s->metrics, &gauges, &sb);
     send_body(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
               h2o_strdup(&req->pool, sb.data, sb.len));
     sb_free(&sb);
 }
 
-static bool path_is(h2o_iovec_t path, const char *route) {
-    return path.len == strlen(route) && !memcmp(path.base, route, path.len);
+static void handle_info(ServeServer *s, h2o_req_t *req, ReqGuard *g) { send_json(req, 200, &s->info); }
+
+static void handle_health(ServeServer *s, h2o_req_t *req, ReqGuard *g) {
+    StrBuf sb = {0};
+    sb_puts(&sb, "{\"status\":\"ok\"}");
+    send_json(req, 200, &sb);
+    sb_free(&sb);
+}
+
+static const Route ROUTES[] = {
+    {"/predict", "POST", handle_predict},
+    {"/info", "GET, HEAD", handle_info},
+    {"/health", "GET, HEAD", handle_health},
+    {"/ready", "GET, HEAD", handle_ready},
+    {"/metrics", "GET, HEAD", handle_metrics},
+};
+#define N_ROUTES (sizeof ROUTES / sizeof *ROUTES)
+
+static bool method_allowed(h2o_req_t *req, const char *allow) {
+    if (!strcmp(allow, "POST")) return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
+    return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) || is_head(req);
 }
 
 static void method_not_allowed(h2o_req_t *req, const char *allow, const char *route) {
@@ -253,48 +284,41 @@ static void method_not_allowed(h2o_req_t *req, const char *allow, const char *ro
     send_error(req, 405, msg);
 }
 
+static void not_found(h2o_req_t *req, h2o_iovec_t path) {
+    StrBuf sb = {0};
+    sb_puts(&sb, "no such endpoint ");
+    json_put_string_clipped(&sb, path.base, path.len, 100);
+    sb_puts(&sb, ": the endpoints are");
+    for (size_t r = 0; r < N_ROUTES; r++)  // "POST /predict, GET /info, ..."
+        sb_printf(&sb, "%s%.*s %s", r ? ", " : " ", (int)strcspn(ROUTES[r].allow, ","), ROUTES[r].allow, ROUTES[r].path);
+    sb_append(&sb, "", 1);
+    send_error(req, 404, sb.data);
+    sb_free(&sb);
+}
+
+// h2o hands a request to the first registered path that is a prefix of it at a '/' boundary, so
+// a route's handler still checks the whole path ("/predict/x" is not /predict).
 static int on_req(h2o_handler_t *self, h2o_req_t *req) {
-    ServeServer *s = ((ServeHandler *)self)->s;
+    const ServeHandler *h = (const ServeHandler *)self;
+    ServeServer *s = h->s;
     ReqGuard *g = h2o_mem_alloc_shared(&req->pool, sizeof *g, guard_dispose);
     g->s = s;
     g->req = req;
     g->job = NULL;
     s->live_requests++;
     h2o_iovec_t path = req->path_normalized;
-    bool post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
-    bool get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) || is_head(req);
-    if (path_is(path, "/predict")) {
-        if (!post) method_not_allowed(req, "POST", "/predict");
-        else handle_predict(s, req, g);
-        return 0;
-    }
-    static const char *get_routes[] = {"/info", "/health", "/ready", "/metrics"};
-    for (size_t r = 0; r < sizeof get_routes / sizeof *get_routes; r++) {
-        if (!path_is(path, get_routes[r])) continue;
-        if (!get) {
-            method_not_allowed(req, "GET, HEAD", get_routes[r]);
-        } else if (r == 0) {
-            send_json(req, 200, &s->info);
-        } else if (r == 1) {
-            StrBuf sb = {0};
-            sb_puts(&sb, "{\"status\":\"ok\"}");
-            send_json(req, 200, &sb);
-            sb_free(&sb);
-        } else if (r == 2) {
-            handle_ready(s, req);
-        } else {
-            handle_metrics(s, req);
-        }
-        return 0;
-    }
-    StrBuf sb = {0};
-    sb_puts(&sb, "no such endpoint ");
-    json_put_string_clipped(&sb, path.base, path.len, 100);
-    sb_puts(&sb, ": the endpoints are POST /predict and GET /info, /health, /ready, /metrics");
-    sb_append(&sb, "", 1);
-    send_error(req, 404, sb.data);
-    sb_free(&sb);
+    const Route *r = h->route;
+    if (!r || path.len != strlen(r->path) || memcmp(path.base, r->path, path.len) != 0) not_found(req, path);
+    else if (!method_allowed(req, r->allow)) method_not_allowed(req, r->allow, r->path);
+    else r->fn(s, req, g);
     return 0;
+}
+
+static void register_handler(ServeServer *s, h2o_pathconf_t *pathconf, const Route *route) {
+    ServeHandler *h = (ServeHandler *)h2o_create_handler(pathconf, sizeof *h);
+    h->super.on_req = on_req;
+    h->s = s;
+    h->route = route;
 }
 
 // ---- the filter: count every answer, turn h2o's own plain-text errors into JSON --------------
@@ -475,10 +499,13 @@ ServeServer *server_create(const ServeOptions *opt, const ServeModel *model) {
     s->config.http2.idle_timeout = (uint64_t)opt->idle_timeout_s * 1000;
     s->config.http2.graceful_shutdown_timeout = (uint64_t)opt->drain_timeout_s * 1000;
     h2o_hostconf_t *host = h2o_config_register_host(&s->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    for (size_t r = 0; r < N_ROUTES; r++) {  // before "/": h2o takes the first path that matches
+        h2o_pathconf_t *pc = h2o_config_register_path(host, ROUTES[r].path, 0);
+        register_handler(s, pc, &ROUTES[r]);
+        add_filter(s, pc);
+    }
     h2o_pathconf_t *root = h2o_config_register_path(host, "/", 0);
-    ServeHandler *h = (ServeHandler *)h2o_create_handler(root, sizeof *h);
-    h->super.on_req = on_req;
-    h->s = s;
+    register_handler(s, root, NULL);
     add_filter(s, root);
     add_filter(s, &host->fallback_path);  // errors h2o sends before a route is chosen
 

@@ -5,7 +5,7 @@
 
 #include "common/util.h"
 #include "serve/serve.h"
-#include "train/inference.h"
+#include "infer/inference.h"
 
 // A JSON string literal (quotes included). Non-ASCII UTF-8 passes through unchanged, as
 // FastAPI's json.dumps(ensure_ascii=False) writes it; control characters are escaped.

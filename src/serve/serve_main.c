@@ -234,7 +234,7 @@ int main(int argc, char **argv) {
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     close(signal_pipe[1]);  // ends the watcher if no signal came
-    pthread_join(watcher, NULL);
+    PTHREAD_CHECK(pthread_join(watcher, NULL));
     close(signal_pipe[0]);
     model_meta_free(&model.meta);
     free(model.path);

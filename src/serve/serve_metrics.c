@@ -49,7 +49,7 @@ static void hist_observe(Histogram *h, double v) {
 
 ServeMetrics *metrics_create(void) {
     ServeMetrics *m = calloc_check(1, sizeof *m);
-    pthread_mutex_init(&m->mu, NULL);
+    PTHREAD_CHECK(pthread_mutex_init(&m->mu, NULL));
     static const double rows[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
     static const double secs[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
     hist_init(&m->batch_rows, rows, (int)(sizeof rows / sizeof *rows));
@@ -61,7 +61,7 @@ ServeMetrics *metrics_create(void) {
 
 void metrics_free(ServeMetrics *m) {
     if (!m) return;
-    pthread_mutex_destroy(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_destroy(&m->mu));
     free(m);
 }
 
@@ -77,7 +77,7 @@ static const char *path_label(const char *path, size_t len) {
 
 void metrics_count_response(ServeMetrics *m, const char *path, size_t path_len, int status) {
     const char *label = path ? path_label(path, path_len) : "other";
-    pthread_mutex_lock(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&m->mu));
     int i = 0;
     while (i < m->n_responses && (m->responses[i].status != status || strcmp(m->responses[i].path, label))) i++;
     if (i == m->n_responses && i < MAX_RESPONSE_KEYS) {
@@ -86,34 +86,34 @@ void metrics_count_response(ServeMetrics *m, const char *path, size_t path_len, 
         m->n_responses++;
     }
     if (i < MAX_RESPONSE_KEYS) m->responses[i].count++;
-    pthread_mutex_unlock(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&m->mu));
 }
 
 void metrics_observe_predict(ServeMetrics *m, int items, double seconds) {
-    pthread_mutex_lock(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&m->mu));
     m->items += (uint64_t)items;
     hist_observe(&m->latency, seconds);
-    pthread_mutex_unlock(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&m->mu));
 }
 
 void metrics_count_cancelled(ServeMetrics *m) {
-    pthread_mutex_lock(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&m->mu));
     m->cancelled++;
-    pthread_mutex_unlock(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&m->mu));
 }
 
 void metrics_observe_batch(ServeMetrics *m, int rows, double seconds) {
-    pthread_mutex_lock(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&m->mu));
     m->batches++;
     hist_observe(&m->batch_rows, rows);
     hist_observe(&m->forward, seconds);
-    pthread_mutex_unlock(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&m->mu));
 }
 
 void metrics_observe_queue_wait(ServeMetrics *m, double seconds) {
-    pthread_mutex_lock(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&m->mu));
     hist_observe(&m->queue_wait, seconds);
-    pthread_mutex_unlock(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&m->mu));
 }
 
 static void render_hist(StrBuf *sb, const char *name, const char *help, const Histogram *h) {
@@ -135,7 +135,7 @@ static void render_gauge(StrBuf *sb, const char *name, const char *help, long lo
 }
 
 void metrics_render(ServeMetrics *m, const MetricsGauges *g, StrBuf *sb) {
-    pthread_mutex_lock(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_lock(&m->mu));
     sb_puts(sb, "# HELP eir_serve_requests_total HTTP requests answered, by path and status code.\n"
                 "# TYPE eir_serve_requests_total counter\n");
     for (int i = 0; i < m->n_responses; i++)
@@ -174,7 +174,7 @@ void metrics_render(ServeMetrics *m, const MetricsGauges *g, StrBuf *sb) {
     render_hist(sb, "eir_serve_request_duration_seconds",
                 "Latency of successful /predict requests, from the complete request to the answer.", &m->latency);
     render_hist(sb, "eir_serve_forward_seconds", "Duration of one forward pass.", &m->forward);
-    pthread_mutex_unlock(&m->mu);
+    PTHREAD_CHECK(pthread_mutex_unlock(&m->mu));
     render_gauge(sb, "eir_serve_ready", "1 when the node accepts predictions, 0 while loading or draining.", g->ready);
     render_gauge(sb, "eir_serve_draining", "1 after SIGTERM, while in-flight requests finish.", g->draining);
     render_gauge(sb, "eir_serve_queue_items", "Items waiting for a worker.", g->queue_items);

@@ -76,6 +76,8 @@ static void alloc_batch_buffers(Trainer *t) {
         }
     }
     t->mix_perm = malloc_check((size_t)rows * sizeof(int32_t));
+    t->loss_buf = calloc_check((size_t)2 * t->n_targets + 1, sizeof(double));
+    t->loss_tl = calloc_check((size_t)t->n_targets, sizeof(float));
 }
 
 // Splits the dataset's [rows x n_targets] float targets into the model's per-target label arrays.
@@ -154,14 +156,10 @@ static double forward_backward(Trainer *t, long step, double *target_losses) {
         eir_die_user("rank %d: %s", t->comm->rank, dataset_error(&t->ds));
     ForwardCtx ctx = trainer_step_ctx(t, step);
     model_forward(&t->model, (const int32_t *const *)t->tokens, rows, &ctx);
-    int T = t->n_targets;
-    double *buf = calloc_check((size_t)2 * T + 1, sizeof(double));
+    double *buf = t->loss_buf;
     trainer_label_counts(t, rows, buf);
-    float *tl = malloc_check((size_t)T * sizeof(float));
-    double loss = model_loss(&t->model, t->labels, buf, tl);
-    loss = trainer_sum_losses(t, loss, tl, buf, target_losses);
-    free(tl);
-    free(buf);
+    double loss = model_loss(&t->model, t->labels, buf, t->loss_tl);
+    loss = trainer_sum_losses(t, loss, t->loss_tl, buf, target_losses);
     // the last micro-batch of an optimizer step reduces its gradients while backward runs
     int accum = t->cfg->global.optimization.gradient_accumulation_steps;
     bool reduce_now = accum <= 1 || step % accum == 0;

@@ -10,8 +10,8 @@
 #include "dist/comm.h"
 #include "model/model.h"
 #include "train/lr_schedule.h"
-#include "train/metrics.h"
-#include "train/model_io.h"
+#include "infer/metrics.h"
+#include "infer/model_io.h"
 
 #define TRAINER_MAX_SAVED 64
 

@@ -154,8 +154,7 @@ double trainer_cuda_step(Trainer *t, long step, double *target_losses) {
     tc->pf_step = 0;
     ForwardCtx ctx = trainer_step_ctx(t, step);
     model_cuda_forward(&tc->g, staged ? NULL : (const int32_t *const *)t->tokens, rows, &ctx);
-    int T = t->n_targets;
-    double *buf = calloc_check((size_t)2 * T + 1, sizeof(double));
+    double *buf = t->loss_buf;
     trainer_label_counts(t, rows, buf);
     model_cuda_loss_queue(&tc->g, t->labels, buf);
     int accum = t->cfg->global.optimization.gradient_accumulation_steps;
@@ -169,12 +168,8 @@ double trainer_cuda_step(Trainer *t, long step, double *target_losses) {
     model_cuda_backward(&tc->g);
     if (step_now) optimizer_step(t, step);
     prefetch_next(t, step);  // the host reads files while the GPU computes
-    float *tl = malloc_check((size_t)T * sizeof(float));
-    double loss = model_cuda_loss_read(&tc->g, tl);
-    loss = trainer_sum_losses(t, loss, tl, buf, target_losses);
-    free(tl);
-    free(buf);
-    return loss;
+    double loss = model_cuda_loss_read(&tc->g, t->loss_tl);
+    return trainer_sum_losses(t, loss, t->loss_tl, buf, target_losses);
 }
 
 void trainer_cuda_forward_eval(Trainer *t, int n, const ForwardCtx *ctx) {

@@ -39,6 +39,9 @@ typedef struct {
     float **val;          // [n_targets][rows]
     TargetLabels *labels; // [n_targets]
     int32_t *mix_perm;
+    // the loss reduction of a step: label counts and losses (2 x n_targets + 1), per-target losses
+    double *loss_buf;
+    float *loss_tl;
     // validation gather (root): logits and labels of the whole valid set, in valid order
     float **valid_logits;  // [n_targets][n_valid x K]
     float *valid_targets;  // [n_valid x n_targets]

@@ -190,6 +190,13 @@ for proto in h2 h1; do
   grep -qi '^allow: POST' "$TMP/headers" || fail "$proto 405 lacks Allow"
   [ "$(call $proto POST /info "$TMP/bad.json")" = 405 ] && grep -qF 'POST is not allowed on /info: use GET, HEAD' "$TMP/body" || fail "$proto POST /info"
   [ "$(call $proto GET /nope)" = 404 ] && grep -qF 'no such endpoint \"/nope\"' "$TMP/body" || { cat "$TMP/body"; fail "$proto unknown path"; }
+  grep -qF 'the endpoints are POST /predict, GET /info, GET /health, GET /ready, GET /metrics' "$TMP/body" ||
+    { cat "$TMP/body"; fail "$proto 404 lists the routes"; }
+  # each route is registered with h2o as a path prefix: longer paths under it are still unknown
+  for p in /predict/x /info/ /healthz /metrics/x; do
+    [ "$(call $proto GET $p)" = 404 ] || { cat "$TMP/body"; fail "$proto GET $p is not a route"; }
+  done
+  [ "$(call $proto GET /health)" = 200 ] && grep -qF '{"status":"ok"}' "$TMP/body" || fail "$proto GET /health"
 done
 # HTTP/1.1: a Content-Length over the limit is refused before the body is read (none is sent here)
 exec 3<>"/dev/tcp/127.0.0.1/$PORT"
@@ -201,7 +208,11 @@ grep -q '^HTTP/1.1 413' "$TMP/early413.txt" && grep -qF '{"error":"the request b
 [ "$(call h1 GET /health)" = 200 ] || fail "server unhealthy after the bad-input table"
 pass "bad-input table: 400/404/405/413 with JSON messages naming item and key (HTTP/2 and HTTP/1.1)"
 
-# pooling: 24 one-sample requests from 24 connections at once
+# pooling: 24 one-sample requests from 24 connections at once, on a server P whose single worker
+# waits up to 1 s for a batch of 8 to fill (B's 20 ms window is shorter than the gap between
+# curl starts on a loaded machine, so pooling there would depend on timing)
+BPORT=$PORT BPID=$SPID
+start_server P --threads 1 --workers 1 --max-batch 8 --max-delay-us 1000000
 pids=()
 for i in $(seq 1 24); do
   item_json "s$i" > "$TMP/p$i.json"; printf '[%s]' "$(cat "$TMP/p$i.json")" > "$TMP/p$i.json"
@@ -218,6 +229,10 @@ batches=$(awk '$1 == "eir_serve_batches_total" { print $2 }' "$TMP/metrics.txt")
 ones=$(awk '$1 == "eir_serve_batch_size_bucket{le=\"1.0\"}" { print $2 }' "$TMP/metrics.txt")
 [ -n "$batches" ] && [ -n "$ones" ] && [ "$ones" -lt "$batches" ] || { cat "$TMP/metrics.txt"; fail "no batch pooled items of several requests"; }
 pass "items of 24 concurrent connections pooled into batches ($batches batches), answers match eir-predict"
+stop_server P "$SPID"
+PORT=$BPORT SPID=$BPID
+[ "$(call h2 POST /predict "$TMP/p1.json")" = 200 ] && [ "$(cat "$TMP/body")" = "$(cat "$TMP/a1.json")" ] || fail "B: predict after the pooling test"
+curl -s --max-time 10 "http://127.0.0.1:$PORT/metrics" > "$TMP/metrics.txt"
 
 # /metrics: Prometheus text with the counters and histograms
 for pat in '^# TYPE eir_serve_requests_total counter$' '^eir_serve_requests_total{path="/predict",code="200"} [1-9]' \

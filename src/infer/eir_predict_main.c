@@ -13,8 +13,8 @@
 #include "data/csv.h"
 #include "data/dataset.h"
 #include "data/files.h"
-#include "train/inference.h"
-#include "train/metrics.h"
+#include "infer/inference.h"
+#include "infer/metrics.h"
 
 typedef struct {
     const char *model_path, *output_folder, *labels;

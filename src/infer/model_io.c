@@ -1,5 +1,5 @@
 // model_io.c: model files as safetensors with EIR state-dict keys and self-describing metadata.
-#include "train/model_io.h"
+#include "infer/model_io.h"
 
 #include <jansson.h>
 #include <stdarg.h>

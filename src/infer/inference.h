@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
-#include "train/model_io.h"
+#include "infer/model_io.h"
 
 typedef struct {
     Model model;

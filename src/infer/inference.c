@@ -1,5 +1,5 @@
 // inference.c: batched eval-mode prediction from raw bytes.
-#include "train/inference.h"
+#include "infer/inference.h"
 
 #include <stdio.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 // metrics.c: MCC, accuracy, ROC-AUC, average precision and cross-entropy on a validation set.
-#include "train/metrics.h"
+#include "infer/metrics.h"
 
 #include <math.h>
 #include <stdlib.h>
