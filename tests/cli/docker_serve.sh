@@ -113,9 +113,10 @@ for p in $(seq $((18000 + $$ % 1000)) $((18999 + $$ % 1000))); do
   ss -Hltn "sport = :$p" | grep -q . || { port=$p; break; }
 done
 [ -n "$port" ] || fail "no free port"
-# One item per forward pass, here and in eir-predict below: the CPU kernels' last bits depend on
-# how many rows share a matrix product (OpenBLAS picks kernels by size), so the two programs print
-# the same digits only for the same batch composition.
+# The served digits are compared with eir-predict's on the host below: inference is batch-
+# invariant, and compose passes the host's OpenBLAS settings (OPENBLAS_CORETYPE, ...) into the
+# container; they choose the matrix kernels, whose last bits differ (CI machines set
+# OPENBLAS_CORETYPE=Haswell on AVX-512 CPUs: without the pass-through the digits differ).
 export EIR_MODEL_DIR=$W/models EIR_SERVE_PORT=$port
 t0=$SECONDS
 "${COMPOSE[@]}" up -d serve >"$TMP/up.log" 2>&1 || { cat "$TMP/up.log" >&2; fail "docker-compose up -d serve"; }
