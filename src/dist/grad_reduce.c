@@ -1,4 +1,4 @@
-// grad_reduce.c: bucketed gradient all-reduce on a communication thread, overlapping backward.
+// grad_reduce.c: the MPI transport of grad_bucketer.h: buckets summed on a communication thread.
 #include "dist/grad_reduce.h"
 
 #include <string.h>
@@ -24,36 +24,14 @@ static void *comm_thread_main(void *arg) {
     return NULL;
 }
 
-void grad_reduce_init(GradReducer *r, Comm *comm, float *grads, size_t n, size_t bucket_bytes) {
-    memset(r, 0, sizeof *r);
-    r->comm = comm;
-    r->grads = grads;
-    r->n = n;
-    r->bucket_floats = bucket_bytes / sizeof(float);
-    size_t min_bucket = n / (GRAD_REDUCE_MAX_BUCKETS - 2) + 1;  // never more buckets than the queue holds
-    if (r->bucket_floats && r->bucket_floats < min_bucket) r->bucket_floats = min_bucket;
-    if (comm->size > 1 && r->bucket_floats && !comm->thread_serialized) r->bucket_floats = 0;  // MPI cannot: no overlap
-    PTHREAD_CHECK(pthread_mutex_init(&r->mu, NULL));
-    PTHREAD_CHECK(pthread_cond_init(&r->cv_work, NULL));
-    PTHREAD_CHECK(pthread_cond_init(&r->cv_done, NULL));
-    if (comm->size > 1 && r->bucket_floats) {
-        PTHREAD_CHECK(pthread_create(&r->thread, NULL, comm_thread_main, r));
-        r->thread_started = true;
+// GradTransport.send: queue the bucket for the thread, or (no thread) sum it here and now
+static void mpi_send(void *ctx, size_t lo, size_t hi, void *stream) {
+    GradReducer *r = ctx;
+    if (r->comm->size == 1) return;
+    if (!r->thread_started) {
+        comm_allreduce_sum_f32(r->comm, r->grads + lo, hi - lo);
+        return;
     }
-}
-
-void grad_reduce_begin(GradReducer *r) {
-    r->unsent_hi = r->n;
-    r->lo = r->n;
-    r->buckets_launched = 0;
-    r->t_finish_wait = 0;
-    PTHREAD_CHECK(pthread_mutex_lock(&r->mu));
-    r->q_head = r->q_tail = 0;
-    PTHREAD_CHECK(pthread_mutex_unlock(&r->mu));
-}
-
-static void enqueue(GradReducer *r, size_t lo, size_t hi) {
-    if (hi <= lo) return;
     PTHREAD_CHECK(pthread_mutex_lock(&r->mu));
     if (r->q_tail == GRAD_REDUCE_MAX_BUCKETS) eir_die("grad_reduce: bucket queue full");
     r->q_lo[r->q_tail] = lo;
@@ -61,34 +39,54 @@ static void enqueue(GradReducer *r, size_t lo, size_t hi) {
     r->q_tail++;
     PTHREAD_CHECK(pthread_cond_signal(&r->cv_work));
     PTHREAD_CHECK(pthread_mutex_unlock(&r->mu));
-    r->buckets_launched++;
+}
+
+// GradTransport.wait: until the thread has summed every queued bucket
+static void mpi_wait(void *ctx, void *stream) {
+    GradReducer *r = ctx;
+    if (!r->thread_started) return;
+    PTHREAD_CHECK(pthread_mutex_lock(&r->mu));
+    while (r->q_head != r->q_tail || r->busy) PTHREAD_CHECK(pthread_cond_wait(&r->cv_done, &r->mu));
+    PTHREAD_CHECK(pthread_mutex_unlock(&r->mu));
+}
+
+void grad_reduce_init(GradReducer *r, Comm *comm, float *grads, size_t n, size_t bucket_bytes) {
+    memset(r, 0, sizeof *r);
+    r->comm = comm;
+    r->grads = grads;
+    size_t bucket_floats = bucket_bytes / sizeof(float);
+    size_t min_bucket = n / (GRAD_REDUCE_MAX_BUCKETS - 2) + 1;  // never more buckets than the queue holds
+    if (bucket_floats && bucket_floats < min_bucket) bucket_floats = min_bucket;
+    if (comm->size == 1 || !comm->thread_serialized) bucket_floats = 0;  // nothing to overlap, or MPI cannot
+    grad_bucketer_init(&r->bucketer, (GradTransport){.send = mpi_send, .wait = mpi_wait, .ctx = r, .name = "MPI"},
+                       n, bucket_floats);
+    PTHREAD_CHECK(pthread_mutex_init(&r->mu, NULL));
+    PTHREAD_CHECK(pthread_cond_init(&r->cv_work, NULL));
+    PTHREAD_CHECK(pthread_cond_init(&r->cv_done, NULL));
+    if (bucket_floats) {
+        PTHREAD_CHECK(pthread_create(&r->thread, NULL, comm_thread_main, r));
+        r->thread_started = true;
+    }
+}
+
+void grad_reduce_begin(GradReducer *r) {
+    grad_bucketer_begin(&r->bucketer);
+    r->buckets_launched = 0;
+    r->t_finish_wait = 0;
+    PTHREAD_CHECK(pthread_mutex_lock(&r->mu));
+    r->q_head = r->q_tail = 0;
+    PTHREAD_CHECK(pthread_mutex_unlock(&r->mu));
 }
 
 void grad_reduce_on_ready(void *user, size_t offset, size_t count) {
     GradReducer *r = user;
-    if (offset + count != r->lo)
-        eir_die("grad_reduce: gradient ranges out of order (%zu+%zu, expected end %zu)", offset, count, r->lo);
-    r->lo = offset;
-    if (r->thread_started && r->unsent_hi - r->lo >= r->bucket_floats) {
-        enqueue(r, r->lo, r->unsent_hi);
-        r->unsent_hi = r->lo;
-    }
+    grad_bucketer_ready(&r->bucketer, offset, count, NULL);
 }
 
 void grad_reduce_finish(GradReducer *r) {
     double t0 = now_seconds();
-    if (r->comm->size > 1) {
-        if (!r->thread_started) {
-            comm_allreduce_sum_f32(r->comm, r->grads, r->n);
-            r->buckets_launched = 1;
-        } else {
-            enqueue(r, 0, r->unsent_hi);
-            r->unsent_hi = 0;
-            PTHREAD_CHECK(pthread_mutex_lock(&r->mu));
-            while (r->q_head != r->q_tail || r->busy) PTHREAD_CHECK(pthread_cond_wait(&r->cv_done, &r->mu));
-            PTHREAD_CHECK(pthread_mutex_unlock(&r->mu));
-        }
-    }
+    grad_bucketer_finish(&r->bucketer, NULL);
+    r->buckets_launched = r->comm->size > 1 ? r->bucketer.buckets_sent : 0;
     r->t_finish_wait = now_seconds() - t0;
 }
 

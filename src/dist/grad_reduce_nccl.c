@@ -4,37 +4,34 @@
 
 #include <string.h>
 
-#include "common/util.h"
+static void nccl_send(void *ctx, size_t lo, size_t hi, void *stream) {
+    NcclGradReducer *r = ctx;
+    nccl_allreduce_sum_f32(r->nc, r->grads + lo, hi - lo, stream);
+}
+
+static void nccl_wait(void *ctx, void *stream) { nccl_stream_wait(((NcclGradReducer *)ctx)->nc, stream); }
 
 void grad_reduce_nccl_init(NcclGradReducer *r, NcclComm *nc, float *grads, size_t n, size_t bucket_bytes) {
     memset(r, 0, sizeof *r);
     r->nc = nc;
     r->grads = grads;
-    r->n = n;
-    r->bucket_floats = bucket_bytes / sizeof(float);
+    grad_bucketer_init(&r->bucketer, (GradTransport){.send = nccl_send, .wait = nccl_wait, .ctx = r, .name = "NCCL"},
+                       n, bucket_bytes / sizeof(float));
 }
 
 void grad_reduce_nccl_begin(NcclGradReducer *r) {
-    r->unsent_hi = r->n;
+    grad_bucketer_begin(&r->bucketer);
     r->buckets_launched = 0;
 }
 
 void grad_reduce_nccl_on_ready(void *user, size_t offset, size_t count, void *stream) {
     NcclGradReducer *r = user;
-    if (offset + count > r->unsent_hi) eir_die("grad_reduce_nccl: range [%zu, +%zu) reported twice", offset, count);
-    if (r->bucket_floats == 0 || r->unsent_hi - offset < r->bucket_floats) return;
-    nccl_allreduce_sum_f32(r->nc, r->grads + offset, r->unsent_hi - offset, stream);
-    r->unsent_hi = offset;
-    r->buckets_launched++;
+    grad_bucketer_ready(&r->bucketer, offset, count, stream);
 }
 
 void grad_reduce_nccl_finish(NcclGradReducer *r, void *stream) {
-    if (r->unsent_hi > 0) {
-        nccl_allreduce_sum_f32(r->nc, r->grads, r->unsent_hi, stream);
-        r->unsent_hi = 0;
-        r->buckets_launched++;
-    }
-    nccl_stream_wait(r->nc, stream);
+    grad_bucketer_finish(&r->bucketer, stream);
+    r->buckets_launched = r->bucketer.buckets_sent;
 }
 #else
 typedef int grad_reduce_nccl_unused;  // no CUDA backend: nothing to build
