@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine and runs every test: the Release build's ctest suite, the unit
-# tests with the CPU kernels fixed one level lower (AVX2 on an AVX-512 machine), then the unit
-# tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then the CUDA backend's
-# tests (ctest -L gpu-emu) on the CPU emulation of CUDA (tests/gpu/emu), which needs no GPU, then
-# the suite once more in a build without MPI (EIR_MPI=OFF: one process), and, where nvcc is
+# tests with the CPU kernels fixed one level lower (AVX2 on an AVX-512 machine), the unit tests
+# and the CLI tests (leak-checked) under AddressSanitizer + UndefinedBehaviorSanitizer, the CUDA
+# backend's tests (ctest -L gpu-emu) on the CPU emulation of CUDA (tests/gpu/emu), which needs no
+# GPU, the suite once more in a build without MPI (EIR_MPI=OFF: one process), and, where nvcc is
 # present, bench/gpu-bundle.sh (the CUDA programs built that way, packed and run from the pack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,11 +25,17 @@ cmake -S . -B build-kernels -DCMAKE_BUILD_TYPE=Release -DEIR_KERNEL_LEVEL=$KLEVE
 cmake --build build-kernels -j"$jobs" --target unit-tests
 (cd build-kernels && ctest --output-on-failure -j"$jobs" -L unit)
 
-echo "== ASan/UBSan build + unit tests"
+echo "== ASan/UBSan build: unit tests, then the CLI tests (train, resume, predict, serve) under LeakSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEIR_SANITIZE=ON -DEIR_CUDA=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure -j"$jobs" -L unit)
+# Every program a CLI test starts exits leak-free: tests/lsan.supp names only third-party
+# libraries (Open MPI and what it loads); full stacks (fast_unwind_on_malloc=0) and Open MPI's
+# components kept loaded let those suppressions match their frames.
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 UBSAN_OPTIONS=print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp OMPI_MCA_mca_base_component_disable_dlclose=1 \
+  ctest --output-on-failure -R '^cli_(train_resume|serve|dry_run|dist_invariance|dist_failure)$')
 
 echo "== CUDA backend on the CPU emulation (EIR_CUDA=EMU, tests/gpu/emu) + GPU tests"
 cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEIR_CUDA=EMU >/dev/null

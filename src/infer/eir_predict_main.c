@@ -127,130 +127,142 @@ static void csv_cell(StrBuf *sb, const char *s) {
     sb_puts(sb, "\"");
 }
 
-int main(int argc, char **argv) {
-    eir_set_progname("eir-predict");
-    PredictArgs pa;
-    parse_args(argc, argv, &pa);
-    char err[EIR_ERR_LEN];
+// One invocation's data: the model, the samples, their outputs and (optionally) true labels.
+typedef struct {
     Predictor p;
-    if (predictor_open_device(&p, pa.model_path, pa.batch_size, pa.cuda_device, err, sizeof err) != 0)
-        eir_die_user("%s", err);
-    resolve_inputs(&pa, &p);
-    int ni = p.model.config.n_inputs, T = p.meta.n_targets;
+    int ni, T;
+    FileIndex *fi;       // [ni]
+    char **ids;          // [n] sorted union of the inputs' file stems (pointing into fi)
+    int64_t n;
+    CsvTable labels;     // --labels
+    int *label_col;      // [T] the target columns of labels
+    float **logits, **outs;  // [T][n x K]
+    int32_t **truth;     // [T][n] class index, -1 missing/unknown
+    float **truth_val;   // [T][n] continuous value or NaN
+    const char ***truth_text;  // [T][n] the label cell (points into labels) or NULL
+} PredictRun;
 
-    // the sample IDs: union of the inputs' file stems, sorted
-    FileIndex *fi = calloc_check((size_t)ni, sizeof(FileIndex));
+// The sample IDs: union of the inputs' file stems, sorted.
+static void list_samples(PredictRun *r, const PredictArgs *pa) {
+    r->fi = calloc_check((size_t)r->ni, sizeof(FileIndex));
     int64_t cap = 0, n = 0;
-    for (int k = 0; k < ni; k++) {
-        files_scan_or_die(pa.input_folder[k], &fi[k]);
-        cap += fi[k].n;
+    for (int k = 0; k < r->ni; k++) {
+        files_scan_or_die(pa->input_folder[k], &r->fi[k]);
+        cap += r->fi[k].n;
     }
-    char **ids = malloc_check(sizeof(char *) * (size_t)(cap ? cap : 1));
-    for (int k = 0; k < ni; k++)
-        for (int64_t i = 0; i < fi[k].n; i++) ids[n++] = fi[k].files[i].id;
-    qsort(ids, (size_t)n, sizeof(char *), cmp_str);
+    r->ids = malloc_check(sizeof(char *) * (size_t)(cap ? cap : 1));
+    for (int k = 0; k < r->ni; k++)
+        for (int64_t i = 0; i < r->fi[k].n; i++) r->ids[n++] = r->fi[k].files[i].id;
+    qsort(r->ids, (size_t)n, sizeof(char *), cmp_str);
     int64_t u = 0;
     for (int64_t i = 0; i < n; i++)
-        if (u == 0 || strcmp(ids[u - 1], ids[i])) ids[u++] = ids[i];
-    n = u;
-    if (n == 0) eir_die_user("no files found under %s", pa.input_folder[0]);
+        if (u == 0 || strcmp(r->ids[u - 1], r->ids[i])) r->ids[u++] = r->ids[i];
+    r->n = u;
+    if (r->n == 0) eir_die_user("no files found under %s", pa->input_folder[0]);
+}
 
-    // labels (optional)
-    CsvTable labels = {0};
-    int *label_col = NULL;
-    if (pa.labels) {
-        csv_read_file_or_die(pa.labels, &labels);
-        if (csv_column(&labels, "ID") < 0) eir_die_user("%s: no ID column", pa.labels);
-        label_col = malloc_check(sizeof(int) * (size_t)T);
-        for (int t = 0; t < T; t++) {
-            label_col[t] = csv_column(&labels, p.meta.targets[t].column);
-            if (label_col[t] < 0) eir_die_user("%s: no column '%s' (a target of the model)", pa.labels, p.meta.targets[t].column);
-        }
+static void read_labels(PredictRun *r, const PredictArgs *pa) {
+    csv_read_file_or_die(pa->labels, &r->labels);
+    if (csv_column(&r->labels, "ID") < 0) eir_die_user("%s: no ID column", pa->labels);
+    r->label_col = malloc_check(sizeof(int) * (size_t)r->T);
+    for (int t = 0; t < r->T; t++) {
+        r->label_col[t] = csv_column(&r->labels, r->p.meta.targets[t].column);
+        if (r->label_col[t] < 0)
+            eir_die_user("%s: no column '%s' (a target of the model)", pa->labels, r->p.meta.targets[t].column);
     }
+}
 
-    // predict in batches
-    int maxK = 1;
-    for (int t = 0; t < T; t++) maxK = p.model.config.targets[t].n_classes > maxK ? p.model.config.targets[t].n_classes : maxK;
-    float **logits = calloc_check((size_t)T, sizeof(float *));
-    float **outs = calloc_check((size_t)T, sizeof(float *));
-    for (int t = 0; t < T; t++) {
-        logits[t] = malloc_check(sizeof(float) * (size_t)n * (size_t)p.model.config.targets[t].n_classes);
-        outs[t] = malloc_check(sizeof(float) * (size_t)n * (size_t)p.model.config.targets[t].n_classes);
+// Outputs of every sample, in batches of --batch-size.
+static void predict_all(PredictRun *r, const PredictArgs *pa) {
+    const ModelConfig *mc = &r->p.model.config;
+    int ni = r->ni, B = pa->batch_size;
+    r->logits = calloc_check((size_t)r->T, sizeof(float *));
+    r->outs = calloc_check((size_t)r->T, sizeof(float *));
+    for (int t = 0; t < r->T; t++) {
+        r->logits[t] = malloc_check(sizeof(float) * (size_t)r->n * (size_t)mc->targets[t].n_classes);
+        r->outs[t] = malloc_check(sizeof(float) * (size_t)r->n * (size_t)mc->targets[t].n_classes);
     }
-    const uint8_t **bytes = calloc_check((size_t)pa.batch_size * ni, sizeof(uint8_t *));
-    size_t *lens = calloc_check((size_t)pa.batch_size * ni, sizeof(size_t));
+    const uint8_t **bytes = calloc_check((size_t)B * ni, sizeof(uint8_t *));
+    size_t *lens = calloc_check((size_t)B * ni, sizeof(size_t));
     uint8_t **bufs = calloc_check((size_t)ni, sizeof(uint8_t *));
-    for (int k = 0; k < ni; k++) bufs[k] = malloc_check((size_t)pa.batch_size * p.model.config.inputs[k].max_length);
+    for (int k = 0; k < ni; k++) bufs[k] = malloc_check((size_t)B * mc->inputs[k].max_length);
     int64_t *cursor = calloc_check((size_t)ni, sizeof(int64_t));
-    for (int64_t first = 0; first < n; first += pa.batch_size) {
-        int b = (int)(n - first < pa.batch_size ? n - first : pa.batch_size);
-        for (int r = 0; r < b; r++)
+    char err[EIR_ERR_LEN];
+    for (int64_t first = 0; first < r->n; first += B) {
+        int b = (int)(r->n - first < B ? r->n - first : B);
+        for (int row = 0; row < b; row++)
             for (int k = 0; k < ni; k++) {
-                const char *id = ids[first + r];
+                const char *id = r->ids[first + row];
+                const FileIndex *fi = &r->fi[k];
                 // both lists are sorted: advance this input's cursor to the ID
-                while (cursor[k] < fi[k].n && strcmp(fi[k].files[cursor[k]].id, id) < 0) cursor[k]++;
-                size_t slot = (size_t)r * ni + k;
-                if (cursor[k] < fi[k].n && !strcmp(fi[k].files[cursor[k]].id, id)) {
-                    const FileEntry *fe = &fi[k].files[cursor[k]];
-                    int L = p.model.config.inputs[k].max_length;
-                    int64_t want = fe->size < L ? fe->size : L;
-                    uint8_t *dst = bufs[k] + (size_t)r * L;
-                    if (want > 0 && read_file_window(fe->path, 0, want, dst, err, sizeof err) != 0) eir_die_user("%s", err);
-                    bytes[slot] = dst;
-                    lens[slot] = (size_t)want;
-                } else {
-                    bytes[slot] = NULL;
-                    lens[slot] = 0;
-                }
+                while (cursor[k] < fi->n && strcmp(fi->files[cursor[k]].id, id) < 0) cursor[k]++;
+                size_t slot = (size_t)row * ni + k;
+                bytes[slot] = NULL;
+                lens[slot] = 0;
+                if (cursor[k] >= fi->n || strcmp(fi->files[cursor[k]].id, id)) continue;  // missing: imputed
+                const FileEntry *fe = &fi->files[cursor[k]];
+                int L = mc->inputs[k].max_length;
+                int64_t want = fe->size < L ? fe->size : L;
+                uint8_t *dst = bufs[k] + (size_t)row * L;
+                if (want > 0 && read_file_window(fe->path, 0, want, dst, err, sizeof err) != 0) eir_die_user("%s", err);
+                bytes[slot] = dst;
+                lens[slot] = (size_t)want;
             }
-        predictor_run(&p, bytes, lens, b);
-        for (int t = 0; t < T; t++) {
-            int K = p.model.config.targets[t].n_classes;
-            memcpy(logits[t] + first * K, predictor_logits(&p, t), sizeof(float) * (size_t)b * K);
-            for (int r = 0; r < b; r++) predictor_outputs(&p, t, r, outs[t] + (first + r) * K);
+        predictor_run(&r->p, bytes, lens, b);
+        for (int t = 0; t < r->T; t++) {
+            int K = mc->targets[t].n_classes;
+            memcpy(r->logits[t] + first * K, predictor_logits(&r->p, t), sizeof(float) * (size_t)b * K);
+            for (int row = 0; row < b; row++) predictor_outputs(&r->p, t, row, r->outs[t] + (first + row) * K);
         }
     }
+    free(cursor);
+    for (int k = 0; k < ni; k++) free(bufs[k]);
+    free(bufs);
+    free(lens);
+    free(bytes);
+}
 
-    // true labels per target (class index, -1 missing/unknown; continuous value or NaN)
-    int32_t **truth = NULL;
-    float **truth_val = NULL;
-    const char ***truth_text = NULL;
-    if (pa.labels) {
-        truth = calloc_check((size_t)T, sizeof(int32_t *));
-        truth_val = calloc_check((size_t)T, sizeof(float *));
-        truth_text = calloc_check((size_t)T, sizeof(char **));
-        int idc = csv_column(&labels, "ID");
+// True labels per target and sample, from the labels CSV.
+static void match_labels(PredictRun *r) {
+    int T = r->T;
+    r->truth = calloc_check((size_t)T, sizeof(int32_t *));
+    r->truth_val = calloc_check((size_t)T, sizeof(float *));
+    r->truth_text = calloc_check((size_t)T, sizeof(char **));
+    int idc = csv_column(&r->labels, "ID");
+    for (int t = 0; t < T; t++) {
+        r->truth[t] = malloc_check(sizeof(int32_t) * (size_t)r->n);
+        r->truth_val[t] = malloc_check(sizeof(float) * (size_t)r->n);
+        r->truth_text[t] = calloc_check((size_t)r->n, sizeof(char *));
+        for (int64_t i = 0; i < r->n; i++) { r->truth[t][i] = -1; r->truth_val[t][i] = NAN; }
+    }
+    for (int row = 0; row < r->labels.n_rows; row++) {
+        const char *id = r->labels.rows[row].fields[idc];
+        if (!id) continue;
+        char **hit = bsearch(&id, r->ids, (size_t)r->n, sizeof(char *), cmp_str);
+        if (!hit) continue;
+        int64_t i = hit - r->ids;
         for (int t = 0; t < T; t++) {
-            truth[t] = malloc_check(sizeof(int32_t) * (size_t)n);
-            truth_val[t] = malloc_check(sizeof(float) * (size_t)n);
-            truth_text[t] = calloc_check((size_t)n, sizeof(char *));
-            for (int64_t i = 0; i < n; i++) { truth[t][i] = -1; truth_val[t][i] = NAN; }
-        }
-        for (int r = 0; r < labels.n_rows; r++) {
-            const char *id = labels.rows[r].fields[idc];
-            if (!id) continue;
-            char **hit = bsearch(&id, ids, (size_t)n, sizeof(char *), cmp_str);
-            if (!hit) continue;
-            int64_t i = hit - ids;
-            for (int t = 0; t < T; t++) {
-                const char *v = labels.rows[r].fields[label_col[t]];
-                if (!v) continue;
-                const TargetInfo *ti = &p.meta.targets[t];
-                truth_text[t][i] = v;
-                if (ti->continuous) truth_val[t][i] = strtof(v, NULL);
-                else
-                    for (int c = 0; c < ti->n_classes; c++)
-                        if (!strcmp(ti->classes[c], v)) truth[t][i] = c;
-            }
+            const char *v = r->labels.rows[row].fields[r->label_col[t]];
+            if (!v) continue;
+            const TargetInfo *ti = &r->p.meta.targets[t];
+            r->truth_text[t][i] = v;
+            if (ti->continuous) r->truth_val[t][i] = strtof(v, NULL);
+            else
+                for (int c = 0; c < ti->n_classes; c++)
+                    if (!strcmp(ti->classes[c], v)) r->truth[t][i] = c;
         }
     }
+}
 
-    // predictions.csv
-    if (mkdir_p(pa.output_folder) != 0) eir_die_user("cannot create '%s': %s", pa.output_folder, strerror(errno));
+// <out>/predictions.csv: ID, per target its class probabilities (or value), predicted class and,
+// with --labels, the true label.
+static void write_predictions_csv(const PredictRun *r, const PredictArgs *pa) {
+    int T = r->T;
+    bool labels = r->truth_text != NULL;
     StrBuf sb = {0};
     sb_puts(&sb, "ID");
     for (int t = 0; t < T; t++) {
-        const TargetInfo *ti = &p.meta.targets[t];
+        const TargetInfo *ti = &r->p.meta.targets[t];
         char col[600];
         for (int c = 0; c < (ti->continuous ? 1 : ti->n_classes); c++) {
             if (ti->continuous) snprintf(col, sizeof col, "%s", T == 1 ? "predicted" : ti->column);
@@ -264,7 +276,7 @@ int main(int argc, char **argv) {
             sb_puts(&sb, ",");
             csv_cell(&sb, col);
         }
-        if (pa.labels) {
+        if (labels) {
             snprintf(col, sizeof col, T == 1 ? "true_label" : "%s.true_label", ti->column);
             sb_puts(&sb, ",");
             csv_cell(&sb, col);
@@ -272,67 +284,109 @@ int main(int argc, char **argv) {
     }
     sb_puts(&sb, "\n");
     char num[40];
-    for (int64_t i = 0; i < n; i++) {
-        csv_cell(&sb, ids[i]);
+    for (int64_t i = 0; i < r->n; i++) {
+        csv_cell(&sb, r->ids[i]);
         for (int t = 0; t < T; t++) {
-            const TargetInfo *ti = &p.meta.targets[t];
-            int K = p.model.config.targets[t].n_classes;
-            const float *o = outs[t] + i * K;
+            const TargetInfo *ti = &r->p.meta.targets[t];
+            int K = r->p.model.config.targets[t].n_classes;
+            const float *o = r->outs[t] + i * K;
             for (int c = 0; c < K; c++) {
                 sb_puts(&sb, ",");
                 sb_puts(&sb, fmt_double_repr(num, sizeof num, (double)o[c]));
             }
             if (!ti->continuous) {
-                const float *lg = logits[t] + i * K;
+                const float *lg = r->logits[t] + i * K;
                 int best = 0;
                 for (int c = 1; c < K; c++)
                     if (lg[c] > lg[best]) best = c;
                 sb_puts(&sb, ",");
                 csv_cell(&sb, ti->classes[best]);
             }
-            if (pa.labels) {
+            if (labels) {
                 sb_puts(&sb, ",");
-                if (truth_text[t][i]) csv_cell(&sb, truth_text[t][i]);
+                if (r->truth_text[t][i]) csv_cell(&sb, r->truth_text[t][i]);
             }
         }
         sb_puts(&sb, "\n");
     }
-    char *path = path_join(pa.output_folder, "predictions.csv");
+    char *path = path_join(pa->output_folder, "predictions.csv");
     if (write_file_atomic(path, sb.data, sb.len) != 0) eir_die("cannot write '%s': %s", path, strerror(errno));
-    printf("eir-predict: %lld samples -> %s\n", (long long)n, path);
+    printf("eir-predict: %lld samples -> %s\n", (long long)r->n, path);
     free(path);
     sb_free(&sb);
+}
 
-    if (pa.evaluate) {
-        json_t *root = json_object();
-        for (int t = 0; t < T; t++) {
-            const TargetInfo *ti = &p.meta.targets[t];
-            json_t *out = json_object_get(root, ti->output_name);
-            if (!out) { out = json_object(); json_object_set_new(root, ti->output_name, out); }
-            json_t *m;
-            if (ti->continuous) {
-                double se = 0;
-                int k = 0;
-                for (int64_t i = 0; i < n; i++)
-                    if (!isnan(truth_val[t][i])) { double d = outs[t][i] - truth_val[t][i]; se += d * d; k++; }
-                m = json_pack("{s:o, s:i}", "mse", json_num(k ? se / k : NAN), "n", k);
-            } else {
-                CatMetrics cm;
-                cat_metrics_compute(&cm, logits[t], truth[t], (int)n, ti->n_classes);
-                m = json_pack("{s:o, s:o, s:o, s:o, s:o, s:i}", "mcc", json_num(cm.mcc), "acc", json_num(cm.acc),
-                              "roc-auc-macro", json_num(cm.roc_auc), "ap-macro", json_num(cm.ap), "loss",
-                              json_num(cm.loss), "n", cm.n_used);
-            }
-            json_object_set_new(out, ti->column, m);
+// <out>/calculated_metrics.json (--evaluate): per output and target, EIR's metrics.
+static void write_metrics_json(const PredictRun *r, const PredictArgs *pa) {
+    json_t *root = json_object();
+    for (int t = 0; t < r->T; t++) {
+        const TargetInfo *ti = &r->p.meta.targets[t];
+        json_t *out = json_object_get(root, ti->output_name);
+        if (!out) { out = json_object(); json_object_set_new(root, ti->output_name, out); }
+        json_t *m;
+        if (ti->continuous) {
+            double se = 0;
+            int k = 0;
+            for (int64_t i = 0; i < r->n; i++)
+                if (!isnan(r->truth_val[t][i])) { double d = r->outs[t][i] - r->truth_val[t][i]; se += d * d; k++; }
+            m = json_pack("{s:o, s:i}", "mse", json_num(k ? se / k : NAN), "n", k);
+        } else {
+            CatMetrics cm;
+            cat_metrics_compute(&cm, r->logits[t], r->truth[t], (int)r->n, ti->n_classes);
+            m = json_pack("{s:o, s:o, s:o, s:o, s:o, s:i}", "mcc", json_num(cm.mcc), "acc", json_num(cm.acc),
+                          "roc-auc-macro", json_num(cm.roc_auc), "ap-macro", json_num(cm.ap), "loss",
+                          json_num(cm.loss), "n", cm.n_used);
         }
-        char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        json_decref(root);
-        path = path_join(pa.output_folder, "calculated_metrics.json");
-        if (write_file_atomic(path, text, strlen(text)) != 0) eir_die("cannot write '%s': %s", path, strerror(errno));
-        printf("eir-predict: metrics -> %s\n%s\n", path, text);
-        free(path);
-        free(text);
+        json_object_set_new(out, ti->column, m);
     }
-    predictor_close(&p);
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    char *path = path_join(pa->output_folder, "calculated_metrics.json");
+    if (write_file_atomic(path, text, strlen(text)) != 0) eir_die("cannot write '%s': %s", path, strerror(errno));
+    printf("eir-predict: metrics -> %s\n%s\n", path, text);
+    free(path);
+    free(text);
+}
+
+static void predict_run_free(PredictRun *r) {
+    for (int t = 0; t < r->T; t++) {
+        if (r->logits) free(r->logits[t]);
+        if (r->outs) free(r->outs[t]);
+        if (r->truth) free(r->truth[t]);
+        if (r->truth_val) free(r->truth_val[t]);
+        if (r->truth_text) free(r->truth_text[t]);
+    }
+    free(r->logits);
+    free(r->outs);
+    free(r->truth);
+    free(r->truth_val);
+    free(r->truth_text);
+    free(r->label_col);
+    csv_free(&r->labels);
+    free(r->ids);
+    for (int k = 0; r->fi && k < r->ni; k++) files_free(&r->fi[k]);
+    free(r->fi);
+    predictor_close(&r->p);
+}
+
+int main(int argc, char **argv) {
+    eir_set_progname("eir-predict");
+    PredictArgs pa;
+    parse_args(argc, argv, &pa);
+    char err[EIR_ERR_LEN];
+    PredictRun r = {0};
+    if (predictor_open_device(&r.p, pa.model_path, pa.batch_size, pa.cuda_device, err, sizeof err) != 0)
+        eir_die_user("%s", err);
+    resolve_inputs(&pa, &r.p);
+    r.ni = r.p.model.config.n_inputs;
+    r.T = r.p.meta.n_targets;
+    list_samples(&r, &pa);
+    if (pa.labels) read_labels(&r, &pa);
+    predict_all(&r, &pa);
+    if (pa.labels) match_labels(&r);
+    if (mkdir_p(pa.output_folder) != 0) eir_die_user("cannot create '%s': %s", pa.output_folder, strerror(errno));
+    write_predictions_csv(&r, &pa);
+    if (pa.evaluate) write_metrics_json(&r, &pa);
+    predict_run_free(&r);
     return 0;
 }

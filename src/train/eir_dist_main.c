@@ -187,6 +187,9 @@ int main(int argc, char **argv) {
     cli_split_config_args(argc, argv, CLI_CONFIGS_OPTIONAL, &src, &rest);
     ProgramFlags pf;
     parse_program_flags(&rest, &pf);
+    TrainOptions opt = {0};
+    char env_err[EIR_ERR_LEN];
+    if (train_options_read_env(&opt, env_err, sizeof env_err) != 0) eir_die_user("%s", env_err);
 
     ExperimentConfig cfg;
     char err[EIR_ERR_LEN];
@@ -243,16 +246,23 @@ int main(int argc, char **argv) {
         if (comm.rank == 0) data_summary_print(stdout, &setup, &cfg, comm.size);
         data_setup_free(&setup);
         config_free(&cfg);
+        config_sources_free(&src);
+        strlist_free(&rest);
         comm_finalize(&comm);
         return 0;
     }
     if (comm.rank == 0) data_summary_print(stdout, &setup, &cfg, comm.size);
     comm_set_startup_mode(&comm, false);
     log_msg(LOG_INFO, "eir.train", "%d rank(s), %d compute thread(s) per rank", comm.size, n_threads);
-    TrainOptions opt = {.resume_folder = pf.resume, .interrupt_exit_code = 75, .cuda = use_cuda, .cuda_math = cuda_math};
+    opt.resume_folder = pf.resume;
+    opt.interrupt_exit_code = 75;
+    opt.cuda = use_cuda;
+    opt.cuda_math = cuda_math;
     int rc = train_run(&cfg, &setup, &comm, seed, &opt);
     data_setup_free(&setup);
     config_free(&cfg);
+    config_sources_free(&src);  // pf's strings (the resume folder) point into rest: freed last
+    strlist_free(&rest);
     comm_finalize(&comm);
     return rc;
 }

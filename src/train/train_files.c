@@ -132,18 +132,20 @@ static void write_model_info(Trainer *t) {
 
 // Two processes writing one run folder would interleave their files: the first one holds an
 // exclusive lock on <run>/.eir-dist.lock until it exits (the kernel drops it even on a crash).
-static void lock_run_folder(const char *run) {
+// Returns the locked descriptor: the lock holds until it is closed (trainer_free) or the process ends.
+static int lock_run_folder(const char *run) {
     char *p = path_join(run, ".eir-dist.lock");
     int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) eir_die("cannot open '%s': %s", p, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0)
         eir_die_user("run folder '%s' is in use by another eir-dist process (%s is locked)", run, p);
-    free(p);  // fd stays open, and locked, for the life of the process
+    free(p);
+    return fd;
 }
 
 void run_folder_prepare(Trainer *t, bool resume) {
     mkdir_or_die(t->run);
-    lock_run_folder(t->run);
+    t->lock_fd = lock_run_folder(t->run);
     char *p = path_join(t->run, "logging_history.log");
     if (log_open_file(p) != 0) eir_die("cannot open '%s': %s", p, strerror(errno));
     free(p);

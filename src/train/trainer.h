@@ -46,7 +46,36 @@ typedef struct {
     int interrupt_exit_code;    // exit code after a signal-triggered state save (75)
     bool cuda;                  // train on this rank's GPU (CUDA backend) instead of the CPU
     int cuda_math;              // CudaMath of the matrix products: 0 fp32, 1 tf32, 2 bf16
+    // environment knobs, read once at start-up (train_options_read_env)
+    double bucket_mb;           // EIR_DIST_BUCKET_MB: gradient bucket size (1; 0 = one blocking all-reduce)
+    long interrupt_at;          // EIR_DIST_INTERRUPT_AT: act as if SIGUSR1 came in this iteration (0: never)
+    bool gpu_comm_mpi;          // EIR_DIST_GPU_COMM=mpi: GPU gradients over MPI on host copies, not NCCL
 } TrainOptions;
+
+// The defaults above, then the EIR_DIST_* environment variables; -1 with a message naming the
+// variable when one is malformed.
+int train_options_read_env(TrainOptions *opt, char *err, size_t errlen);
+
+// One run's lifecycle. Every rank calls each function (they contain collectives).
+typedef struct Trainer Trainer;
+// Model, data shards, optimizer state, buffers, the run folder (rank 0), the device; loads the
+// training state when opt->resume_folder is set. Dies with a message on any error.
+Trainer *trainer_init(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_t seed, const TrainOptions *opt);
+// Iteration trainer_iteration(t) + 1: forward, backward, the gradient all-reduce and AdamW when
+// an optimizer step is due; appends the train history row. Returns the global loss and fills
+// target_losses[n_targets]. Allocates nothing.
+double trainer_step(Trainer *t, double *target_losses);
+// Validation of the current parameters and EIR's handlers (early stopping, LR plateau, best-n
+// model files, history files); final_extra: the extra validation after the last iteration.
+// Returns true when early stopping ends the run.
+bool trainer_evaluate(Trainer *t, bool final_extra);
+// The resumable training state (rank 0 writes it, atomically).
+void trainer_save_state(Trainer *t);
+// Rewrites the history files and curves (rank 0).
+void trainer_flush_files(Trainer *t);
+// Releases everything trainer_init took: device, communicators, threads, files, memory.
+void trainer_free(Trainer *t);
+long trainer_iteration(const Trainer *t);
 
 // Runs training to the end (or early stop, or a signal). Returns the process exit code.
 int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_t seed, const TrainOptions *opt);

@@ -45,10 +45,7 @@ void trainer_cuda_setup(Trainer *t, const TrainOptions *opt) {
     Comm *c = t->comm;
     TrainerCuda *tc = calloc_check(1, sizeof *tc);
     t->cuda = tc;
-    const char *gc = getenv("EIR_DIST_GPU_COMM");
-    if (gc && strcmp(gc, "nccl") && strcmp(gc, "mpi"))
-        eir_die_user("EIR_DIST_GPU_COMM=%s: expected nccl or mpi", gc);
-    tc->mpi_fallback = c->size > 1 && gc && !strcmp(gc, "mpi");
+    tc->mpi_fallback = c->size > 1 && opt->gpu_comm_mpi;
     int device;
     if (c->size > 1 && !tc->mpi_fallback) {
         tc->nccl = nccl_comm_create(c);  // selects the device too
@@ -69,10 +66,8 @@ void trainer_cuda_setup(Trainer *t, const TrainOptions *opt) {
             device, info.name, emu, math_name(opt->cuda_math),
             c->size == 1 ? "one rank" : tc->nccl ? "NCCL" : "MPI (EIR_DIST_GPU_COMM=mpi)");
     if (tc->nccl) {
-        const char *bm = getenv("EIR_DIST_BUCKET_MB");
-        double bucket_mb = bm ? atof(bm) : 1.0;
         grad_reduce_nccl_init(&tc->reducer, tc->nccl, tc->g.grads, t->model.num_parameters,
-                              (size_t)(bucket_mb * 1024 * 1024));
+                              (size_t)(opt->bucket_mb * 1024 * 1024));
     }
     if (tc->mpi_fallback || t->cfg->global.optimization.gradient_noise > 0)
         tc->host_grads = malloc_check(t->model.num_parameters * sizeof(float));

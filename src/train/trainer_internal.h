@@ -14,8 +14,9 @@ typedef struct {
     double loss_average, perf_average;
 } ValidResult;
 
-typedef struct {
+struct Trainer {
     const ExperimentConfig *cfg;
+    TrainOptions opt;
     DataSetup *setup;
     Comm *comm;
     uint64_t seed;
@@ -52,13 +53,10 @@ typedef struct {
     long comm_steps;
     double t_allreduce_alone;  // one blocking all-reduce of the whole buffer, timed at start
     TrainerCuda *cuda;  // NULL: the CPU trains
-    // timing
-    double t_start, t_last_print;
-    long iters_at_start;
-    bool tty;
-} Trainer;
+    int lock_fd;  // the run folder's lock (rank 0), held until trainer_free
+};
 
-// trainer.c: the pieces of a step that the CPU and GPU paths share
+// trainer_step.c: the pieces of a step that the CPU and GPU paths share
 ForwardCtx trainer_step_ctx(Trainer *t, long step);
 void trainer_label_counts(Trainer *t, int rows, double *buf);
 double trainer_sum_losses(Trainer *t, double loss, const float *tl, double *buf, double *target_losses);
@@ -85,8 +83,10 @@ void trainer_cuda_log_comm(Trainer *t);
 // it, before MPI ends) and sets t->cuda to NULL.
 void trainer_cuda_free(Trainer *t);
 
+// trainer_validate.c: the valid set's metrics (rank 0: t->vres) and EIR's handlers
+void trainer_validate(Trainer *t);
 // train_files.c
-void run_folder_prepare(Trainer *t, bool resume);
+void run_folder_prepare(Trainer *t, bool resume);  // takes the run folder's lock into t->lock_fd
 void run_files_append_train(Trainer *t);
 void run_files_write_validation(Trainer *t, long iteration);
 void run_files_rewrite_histories(Trainer *t);

@@ -17,16 +17,15 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- a model, and eir-predict's answers ------------------------------------------------------
-# (with a sanitizer build, leak checks apply to eir-serve here; the trainer has its own tests)
-NOLEAK="ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0"
+# (in the sanitizer build's run, scripts/test.sh, every program here is leak-checked)
 D=$TMP/data; make_tiny_dataset "$D"
 mkdir -p "$TMP/train" && cd "$TMP/train"
-env "$NOLEAK" "$BUILD/eir-dist" --global_configs "$D/g.yaml" --input_configs "$D/i.yaml" --output_configs "$D/o.yaml" \
+"$BUILD/eir-dist" --global_configs "$D/g.yaml" --input_configs "$D/i.yaml" --output_configs "$D/o.yaml" \
   --g.basic_experiment.n_epochs=2 > log.txt 2>&1 || { cat log.txt; fail "training"; }
 M=$(ls "$TMP"/train/run/saved_models/*.safetensors | tail -1)
 cd "$TMP"
-env "$NOLEAK" "$BUILD/eir-predict" --model-path "$M" --input-folder "$D/files" --output-folder pred64 > /dev/null || fail "eir-predict"
-env "$NOLEAK" "$BUILD/eir-predict" --model-path "$M" --input-folder "$D/files" --output-folder pred1 --batch-size 1 > /dev/null ||
+"$BUILD/eir-predict" --model-path "$M" --input-folder "$D/files" --output-folder pred64 > /dev/null || fail "eir-predict"
+"$BUILD/eir-predict" --model-path "$M" --input-folder "$D/files" --output-folder pred1 --batch-size 1 > /dev/null ||
   fail "eir-predict --batch-size 1"
 head -1 pred64/predictions.csv | grep -q '^ID,ham,spam,predicted$' || fail "unexpected predictions.csv header"
 # The server pools samples of unrelated requests into batches of any size, so a sample's answer

@@ -1,0 +1,215 @@
+// trainer_validate.c: validation and EIR's handlers (spec §4): every rank scores its share of
+// the valid set, rank 0 gathers logits and labels and computes the metrics, then, in EIR's order,
+// early stopping -> LR plateau -> best-n model files -> history files; the decisions are
+// broadcast so every rank agrees.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "train/trainer_internal.h"
+
+static double mean_of(const double *v, int n) {
+    double s = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i])) { s += v[i]; k++; }
+    return k ? s / k : NAN;
+}
+
+static void con_metrics(const float *pred, const float *truth, int n, double *loss, double *r2, double *pcc) {
+    double sp = 0, st = 0, spp = 0, stt = 0, spt = 0, sse = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (isnan(truth[i])) continue;
+        double p = pred[i], y = truth[i];
+        sp += p; st += y; spp += p * p; stt += y * y; spt += p * y;
+        sse += (p - y) * (p - y);
+        k++;
+    }
+    if (!k) { *loss = *r2 = *pcc = NAN; return; }
+    *loss = sse / k;
+    double vt = stt - st * st / k, vp = spp - sp * sp / k, cov = spt - sp * st / k;
+    *r2 = vt > 0 ? 1 - sse / vt : NAN;
+    *pcc = vt > 0 && vp > 0 ? cov / sqrt(vt * vp) : NAN;
+}
+
+// Scores this rank's valid range, gathers logits and labels to rank 0, which computes metrics.
+void trainer_validate(Trainer *t) {
+    Model *m = &t->model;
+    int T = t->n_targets;
+    int64_t n_local = dataset_valid_count(&t->ds);
+    size_t row_floats = 0;
+    for (int k = 0; k < T; k++) row_floats += (size_t)t->meta.targets[k].n_classes;
+    row_floats += (size_t)T;  // labels after the logits
+    float *local = malloc_check((size_t)(n_local ? n_local : 1) * row_floats * sizeof(float));
+    ForwardCtx ctx = {.train = false, .seed = t->seed};
+    float **logits = calloc_check((size_t)T, sizeof(float *)), **gpu_logits = calloc_check((size_t)T, sizeof(float *));
+    if (t->cuda)
+        for (int k = 0; k < T; k++)
+            logits[k] = gpu_logits[k] = malloc_check((size_t)t->valid_chunk * t->meta.targets[k].n_classes * sizeof(float));
+    for (int64_t first = 0; first < n_local; first += t->valid_chunk) {
+        int n = (int)(n_local - first < t->valid_chunk ? n_local - first : t->valid_chunk);
+        if (dataset_valid_batch(&t->ds, first, n, t->tokens, t->targets, t->sample_idx) != 0)
+            eir_die_user("rank %d: %s", t->comm->rank, dataset_error(&t->ds));
+        if (t->cuda) {
+            trainer_cuda_forward_eval(t, n, &ctx);
+            for (int k = 0; k < T; k++) trainer_cuda_logits(t, k, logits[k]);
+        } else {
+            model_forward(m, (const int32_t *const *)t->tokens, n, &ctx);
+            for (int k = 0; k < T; k++) logits[k] = model_logits(m, k);
+        }
+        for (int r = 0; r < n; r++) {
+            float *row = local + (size_t)(first + r) * row_floats;
+            for (int k = 0; k < T; k++) {
+                int K = t->meta.targets[k].n_classes;
+                memcpy(row, logits[k] + (size_t)r * K, (size_t)K * sizeof(float));
+                row += K;
+            }
+            memcpy(row, t->targets + (size_t)r * T, (size_t)T * sizeof(float));
+        }
+    }
+    for (int k = 0; k < T; k++) free(gpu_logits[k]);
+    free(gpu_logits);
+    free(logits);
+    size_t total = 0;
+    float *all = comm_gatherv(t->comm, local, (size_t)n_local * row_floats * sizeof(float), 0, &total);
+    free(local);
+    if (!t->root) return;
+    int64_t n = (int64_t)(total / (row_floats * sizeof(float)));
+    ValidResult *v = &t->vres;
+    double *perf = malloc_check((size_t)T * sizeof(double)), *losses = malloc_check((size_t)T * sizeof(double));
+    size_t col = 0;
+    for (int k = 0; k < T; k++) {
+        const TargetInfo *ti = &t->meta.targets[k];
+        int K = ti->n_classes;
+        float *lg = t->valid_logits[k];
+        for (int64_t i = 0; i < n; i++) {
+            memcpy(lg + i * K, all + (size_t)i * row_floats + col, (size_t)K * sizeof(float));
+            for (int q = 0; q < T; q++)
+                t->valid_targets[i * T + q] = all[(size_t)i * row_floats + (row_floats - (size_t)T) + (size_t)q];
+        }
+        col += (size_t)K;
+        if (ti->continuous) {
+            float *truth = malloc_check((size_t)(n ? n : 1) * sizeof(float));
+            for (int64_t i = 0; i < n; i++) truth[i] = t->valid_targets[i * T + k];
+            con_metrics(lg, truth, (int)n, &v->con_loss[k], &v->con_r2[k], &v->con_pcc[k]);
+            free(truth);
+            double parts[3] = {1 - v->con_loss[k], v->con_pcc[k], v->con_r2[k]};
+            perf[k] = mean_of(parts, 3);
+            losses[k] = v->con_loss[k];
+        } else {
+            int32_t *lab = malloc_check((size_t)(n ? n : 1) * sizeof(int32_t));
+            for (int64_t i = 0; i < n; i++) lab[i] = (int32_t)t->valid_targets[i * T + k];
+            cat_metrics_compute(&v->cat[k], lg, lab, (int)n, K);
+            free(lab);
+            const CatMetrics *c = &v->cat[k];
+            const StrList *am = &t->cfg->global.metrics.cat_averaging_metrics;
+            double parts[8];
+            int np = 0;
+            for (int q = 0; q < am->n && np < 8; q++) {
+                const char *name = am->items[q];
+                parts[np++] = !strcmp(name, "mcc") ? c->mcc : !strcmp(name, "acc") ? c->acc
+                            : !strcmp(name, "roc-auc-macro") ? c->roc_auc : !strcmp(name, "ap-macro") ? c->ap
+                            : !strcmp(name, "loss") ? 1 - c->loss : NAN;
+            }
+            perf[k] = mean_of(parts, np);
+            losses[k] = c->loss;
+        }
+    }
+    v->perf_average = mean_of(perf, T);
+    v->loss_average = mean_of(losses, T);
+    free(perf);
+    free(losses);
+    free(all);
+}
+
+// ---- handlers ---------------------------------------------------------------------------------
+
+static void save_best_model(Trainer *t, long iteration, double score) {
+    TrainProgress *p = &t->prog;
+    double best = -INFINITY;
+    for (int i = 0; i < p->n_saved; i++) best = fmax(best, p->saved[i].score);
+    if (p->n_saved > 0 && !(score > best)) return;  // EIR: only on strict improvement
+    char *name = run_checkpoint_name(t->run, iteration, score);
+    char *dir = path_join(t->run, "saved_models");
+    char *path = path_join(dir, name);
+    free(name);
+    free(dir);
+    t->meta.iteration = iteration;
+    t->meta.perf_average = score;
+    char err[1024];
+    if (t->cuda) trainer_cuda_to_host(t, false);
+    if (model_io_save(path, &t->model, &t->meta, err, sizeof err) != 0) eir_die("cannot save the model: %s", err);
+    log_msg(LOG_INFO, "eir.train", "Saved model %s (perf-average %.4f)", path, score);
+    // keep the best n_saved_models by score
+    if (p->n_saved == TRAINER_MAX_SAVED) {
+        free(p->saved[0].path);
+        memmove(p->saved, p->saved + 1, sizeof(SavedModel) * (TRAINER_MAX_SAVED - 1));
+        p->n_saved--;
+    }
+    p->saved[p->n_saved++] = (SavedModel){iteration, score, path};
+    int keep = t->cfg->global.evaluation_checkpoint.n_saved_models;
+    while (p->n_saved > keep) {
+        int worst = 0;
+        for (int i = 1; i < p->n_saved; i++)
+            if (p->saved[i].score < p->saved[worst].score) worst = i;
+        if (unlink(p->saved[worst].path) != 0) log_msg(LOG_WARNING, "eir.train", "could not remove %s", p->saved[worst].path);
+        free(p->saved[worst].path);
+        p->saved[worst] = p->saved[--p->n_saved];
+    }
+}
+
+bool trainer_evaluate(Trainer *t, bool final_extra) {
+    long iteration = t->prog.iteration;
+    const GlobalConfig *g = &t->cfg->global;
+    trainer_validate(t);
+    // decisions are taken on rank 0 and broadcast so every rank agrees
+    int32_t flags[2] = {0, 0};  // stop, lr reduced
+    double lr_now = 0;
+    if (t->root) {
+        double perf = t->vres.perf_average;
+        log_msg(LOG_INFO, "eir.validation", "iteration %ld: perf-average %.4f, loss-average %.4f", iteration, perf,
+                t->vres.loss_average);
+        for (int k = 0; k < t->n_targets; k++) {
+            const TargetInfo *ti = &t->meta.targets[k];
+            if (ti->continuous)
+                log_msg(LOG_INFO, "eir.validation", "  %s.%s: loss %.4f  r2 %.4f  pcc %.4f", ti->output_name, ti->column,
+                        t->vres.con_loss[k], t->vres.con_r2[k], t->vres.con_pcc[k]);
+            else
+                log_msg(LOG_INFO, "eir.validation", "  %s.%s: mcc %.4f  acc %.4f  roc-auc %.4f  ap %.4f  loss %.4f",
+                        ti->output_name, ti->column, t->vres.cat[k].mcc, t->vres.cat[k].acc, t->vres.cat[k].roc_auc,
+                        t->vres.cat[k].ap, t->vres.cat[k].loss);
+        }
+        // early stopping
+        int patience = g->training_control.early_stopping_patience;
+        if (patience > 0 && !final_extra && iteration >= g->training_control.early_stopping_buffer) {
+            double s = isnan(perf) ? -INFINITY : perf;
+            if (s > t->prog.es_best) {
+                t->prog.es_best = s;
+                t->prog.es_counter = 0;
+            } else if (++t->prog.es_counter >= patience) {
+                log_msg(LOG_INFO, "eir.train", "EarlyStopping: Stop training");
+                flags[0] = 1;
+            }
+        }
+        // LR plateau
+        if (lr_schedule_on_validation(&t->sched, iteration, perf)) {
+            flags[1] = 1;
+            log_msg(LOG_INFO, "eir.train", "Reducing learning rate to %.4g", t->sched.current_lr);
+        }
+        lr_now = t->sched.current_lr;
+        // best-n model files
+        int ci = g->evaluation_checkpoint.checkpoint_interval;
+        if (ci > 0 && (iteration % ci == 0 || final_extra)) save_best_model(t, iteration, perf);
+        run_files_write_validation(t, iteration);
+    }
+    comm_bcast(t->comm, flags, sizeof flags, 0);
+    comm_bcast(t->comm, &lr_now, sizeof lr_now, 0);
+    t->sched.current_lr = lr_now;
+    if (flags[0]) t->prog.stopped_early = true;
+    return flags[0] != 0;
+}
+
