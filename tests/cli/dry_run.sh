@@ -21,4 +21,8 @@ expect_fail 2 "unknown argument '--bogus'" "$BUILD/eir-dist" --global_configs "$
 expect_fail 2 "required" "$BUILD/eir-dist" --input_configs "$D/i.yaml"
 expect_fail 2 "model-path is required" "$BUILD/eir-predict" --input-folder x --output-folder y
 expect_fail 2 "device: expected cpu, cuda or auto" "$BUILD/eir-dist" --global_configs "$D/g.yaml" --output_configs "$D/o.yaml" --device tpu
+# environment knobs are read (and refused by name) at start-up
+EIR_DIST_BUCKET_MB=lots expect_fail 2 "EIR_DIST_BUCKET_MB='lots': expected a size in MiB" "$BUILD/eir-dist" --global_configs "$D/g.yaml" --input_configs "$D/i.yaml" --output_configs "$D/o.yaml" --dry-run
+EIR_DIST_INTERRUPT_AT=-3 expect_fail 2 "EIR_DIST_INTERRUPT_AT='-3': expected an iteration number" "$BUILD/eir-dist" --global_configs "$D/g.yaml" --input_configs "$D/i.yaml" --output_configs "$D/o.yaml" --dry-run
+EIR_DIST_GPU_COMM=gloo expect_fail 2 "EIR_DIST_GPU_COMM='gloo': expected nccl or mpi" "$BUILD/eir-dist" --global_configs "$D/g.yaml" --input_configs "$D/i.yaml" --output_configs "$D/o.yaml" --dry-run
 pass "help, version and argument errors"
