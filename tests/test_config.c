@@ -8,9 +8,9 @@
 #include "test_util.h"
 #include "test_config_util.h"
 
-#include "data/cli_args.h"
-#include "data/config.h"
-#include "data/yaml_tree.h"
+#include "config/cli_args.h"
+#include "config/config.h"
+#include "config/yaml_tree.h"
 
 #define CONFIGS EIR_SOURCE_DIR "/tests/configs"
 
@@ -107,10 +107,10 @@ static void check_tutorial_values(const ExperimentConfig *c) {
         CHECK_STR(in->model_type, "sequence-default");
         CHECK_EQ_INT(in->embedding_dim, 64);
         CHECK(!in->embedding_dim_auto);
-        CHECK_EQ_INT(in->position, POS_EMBED);
+        CHECK_EQ_INT(in->position, INPUT_POS_EMBED);
         CHECK_CLOSE(in->position_dropout, 0.10, 0);
         CHECK_EQ_INT(in->window_size, 128);
-        CHECK_EQ_INT(in->pool, POOL_AVG);
+        CHECK_EQ_INT(in->pool, INPUT_POOL_AVG);
         CHECK(!in->masked);
         CHECK_EQ_INT(in->num_heads, 8);
         CHECK_EQ_INT(in->num_layers, 4);
@@ -292,10 +292,10 @@ static void check_full_values(const ExperimentConfig *c) {
     CHECK_CLOSE(in->modality_dropout_rate, 0.25, 0);
     CHECK(in->embedding_dim_auto);
     CHECK_EQ_INT(in->embedding_dim, 4);
-    CHECK_EQ_INT(in->position, POS_ENCODE);
+    CHECK_EQ_INT(in->position, INPUT_POS_ENCODE);
     CHECK_CLOSE(in->position_dropout, 0.0, 0);
     CHECK_EQ_INT(in->window_size, 16);
-    CHECK_EQ_INT(in->pool, POOL_MAX);
+    CHECK_EQ_INT(in->pool, INPUT_POOL_MAX);
     CHECK(in->masked);
     CHECK(in->freeze_pretrained_model);
     CHECK_EQ_INT(in->num_heads, 2);
@@ -417,7 +417,7 @@ static void test_merging(void) {
     strlist_push(&src.overrides, "input.model_config={'pool': 'max', 'window_size': 64}");
     if (load(&cfg, &src) == 0) {
         CHECK_EQ_INT(cfg.global.basic_experiment.n_epochs, 12);
-        CHECK_EQ_INT(cfg.inputs[0].pool, POOL_MAX);
+        CHECK_EQ_INT(cfg.inputs[0].pool, INPUT_POOL_MAX);
         CHECK_EQ_INT(cfg.inputs[0].window_size, 64);
         CHECK_EQ_INT(cfg.inputs[0].embedding_dim, 64);  // a dict override merges into the mapping
         config_free(&cfg);
@@ -446,8 +446,8 @@ static void test_several_inputs_outputs(void) {
         CHECK_STR(cfg.inputs[0].input_name, "imdb_reviews_bytes_base_transformer");
         CHECK_STR(cfg.inputs[1].input_name, "second");
         CHECK_EQ_INT(cfg.inputs[1].max_length, 256);  // defaults for a bare input
-        CHECK_EQ_INT(cfg.inputs[1].pool, POOL_NONE);
-        CHECK_EQ_INT(cfg.inputs[1].position, POS_ENCODE);
+        CHECK_EQ_INT(cfg.inputs[1].pool, INPUT_POOL_NONE);
+        CHECK_EQ_INT(cfg.inputs[1].position, INPUT_POS_ENCODE);
         CHECK_EQ_INT(cfg.inputs[1].num_layers, 2);
         CHECK_STR(cfg.outputs[0].output_name, "out2");
         CHECK_STR(cfg.outputs[1].output_name, "imdb_output");

@@ -5,8 +5,8 @@
 
 #include "test_util.h"
 
-#include "data/cli_args.h"
-#include "data/config.h"
+#include "config/cli_args.h"
+#include "config/config.h"
 
 // ---------------------------------------------------------------- (e) override values
 

@@ -5,7 +5,7 @@
 #include "test_util.h"
 #include "test_config_util.h"
 
-#include "data/config.h"
+#include "config/config.h"
 
 // Valid base files; rows append lines to them (line numbers in the comments count from there).
 #define G_BASE "basic_experiment:\n  output_folder: @DIR@/run\n"  // lines 1-2

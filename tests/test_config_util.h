@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "data/config.h"
+#include "config/config.h"
 
 // A fresh folder /tmp/eir_cfg_test_XXXXXX (malloc'd path).
 static inline char *tmp_make_dir(void) {

@@ -5,7 +5,7 @@
 #include "test_util.h"
 
 #include "common/util.h"
-#include "data/yaml_tree.h"
+#include "config/yaml_tree.h"
 
 static YamlNode *parse(const char *text) {
     YamlNode *n = NULL;

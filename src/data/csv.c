@@ -183,3 +183,16 @@ void csv_free(CsvTable *t) {
     free(t->rows);
     memset(t, 0, sizeof *t);
 }
+
+void csv_append_cell(StrBuf *sb, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        sb_puts(sb, s);
+        return;
+    }
+    sb_puts(sb, "\"");
+    for (; *s; s++) {
+        if (*s == '"') sb_puts(sb, "\"\"");
+        else sb_append(sb, s, 1);
+    }
+    sb_puts(sb, "\"");
+}

@@ -1,10 +1,13 @@
-// csv.h: an RFC 4180 CSV reader for the label files (spec §2.1).
+// csv.h: an RFC 4180 CSV reader for the label files (spec §2.1), and the cell quoting of the
+// CSV files eir-dist writes.
 // Quoted fields with "" escapes, commas and line breaks inside quotes, CRLF or LF line ends, a
 // UTF-8 byte order mark at the start is skipped. Empty cells (quoted or not) are missing (NULL),
 // as polars reads them. Every row remembers the 1-based line of the file it starts on, so label
 // errors can point at the line. Errors come back as a message; the caller decides whether to die.
 #pragma once
 #include <stddef.h>
+
+#include "common/util.h"  // StrBuf
 
 // Size of the error buffers the data layer fills (messages are truncated to fit).
 #define EIR_ERR_LEN 2048
@@ -35,3 +38,5 @@ void csv_read_file_or_die(const char *path, CsvTable *out);
 // Index of the column named name, or -1.
 int csv_column(const CsvTable *t, const char *name);
 void csv_free(CsvTable *t);
+// Appends one CSV cell: as is, or quoted ("" for ") when it holds a comma, quote or line break.
+void csv_append_cell(StrBuf *sb, const char *s);

@@ -3,7 +3,7 @@
 #pragma once
 #include <stdio.h>
 
-#include "data/config.h"
+#include "config/config.h"
 #include "data/dataset.h"
 
 // Prints the summary of a finished data_setup(). n_ranks > 0 adds the per-rank batch split.

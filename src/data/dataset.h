@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "data/batch.h"
-#include "data/config.h"
+#include "config/config.h"
 #include "data/csv.h"
 #include "data/files.h"
 #include "data/labels.h"

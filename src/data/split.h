@@ -9,7 +9,7 @@
 
 #include "data/csv.h"  // EIR_ERR_LEN
 
-#include "data/config.h"
+#include "config/config.h"
 
 typedef struct {
     int64_t n_train, n_valid;

@@ -117,16 +117,6 @@ static json_t *json_num(double v) { return isnan(v) || isinf(v) ? json_null() : 
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static void csv_cell(StrBuf *sb, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) { sb_puts(sb, s); return; }
-    sb_puts(sb, "\"");
-    for (; *s; s++) {
-        if (*s == '"') sb_puts(sb, "\"\"");
-        else sb_append(sb, s, 1);
-    }
-    sb_puts(sb, "\"");
-}
-
 // One invocation's data: the model, the samples, their outputs and (optionally) true labels.
 typedef struct {
     Predictor p;
@@ -269,23 +259,23 @@ static void write_predictions_csv(const PredictRun *r, const PredictArgs *pa) {
             else if (T == 1) snprintf(col, sizeof col, "%s", ti->classes[c]);
             else snprintf(col, sizeof col, "%s.%s", ti->column, ti->classes[c]);
             sb_puts(&sb, ",");
-            csv_cell(&sb, col);
+            csv_append_cell(&sb, col);
         }
         if (!ti->continuous) {
             snprintf(col, sizeof col, T == 1 ? "predicted" : "%s.predicted", ti->column);
             sb_puts(&sb, ",");
-            csv_cell(&sb, col);
+            csv_append_cell(&sb, col);
         }
         if (labels) {
             snprintf(col, sizeof col, T == 1 ? "true_label" : "%s.true_label", ti->column);
             sb_puts(&sb, ",");
-            csv_cell(&sb, col);
+            csv_append_cell(&sb, col);
         }
     }
     sb_puts(&sb, "\n");
     char num[40];
     for (int64_t i = 0; i < r->n; i++) {
-        csv_cell(&sb, r->ids[i]);
+        csv_append_cell(&sb, r->ids[i]);
         for (int t = 0; t < T; t++) {
             const TargetInfo *ti = &r->p.meta.targets[t];
             int K = r->p.model.config.targets[t].n_classes;
@@ -300,11 +290,11 @@ static void write_predictions_csv(const PredictRun *r, const PredictArgs *pa) {
                 for (int c = 1; c < K; c++)
                     if (lg[c] > lg[best]) best = c;
                 sb_puts(&sb, ",");
-                csv_cell(&sb, ti->classes[best]);
+                csv_append_cell(&sb, ti->classes[best]);
             }
             if (labels) {
                 sb_puts(&sb, ",");
-                if (r->truth_text[t][i]) csv_cell(&sb, r->truth_text[t][i]);
+                if (r->truth_text[t][i]) csv_append_cell(&sb, r->truth_text[t][i]);
             }
         }
         sb_puts(&sb, "\n");

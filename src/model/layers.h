@@ -14,7 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "data/config.h"  // PoolKind
+// The model's architecture choices that layers and passes branch on (config.h has the YAML's
+// own enums; src/train/model_from_config.c maps them).
+typedef enum { POS_ENCODE, POS_EMBED } PositionKind;
+typedef enum { POOL_NONE, POOL_AVG, POOL_MAX } PoolKind;
 
 // torch.finfo(float32).eps, the default eps of nn.RMSNorm (spec §3.1).
 #define RMSNORM_EPS 1.1920929e-07f

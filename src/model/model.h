@@ -18,7 +18,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "data/config.h"
 #include "model/layers.h"
 #include "model/op_profile.h"
 
@@ -67,11 +66,6 @@ typedef struct {
 
 // Fills the derived fields and checks the configuration; returns 0, or -1 with a message.
 int model_config_finish(ModelConfig *mc, char *err, size_t errlen);
-// From the parsed experiment config (spec §1). Targets, in order: for each output, its
-// categorical columns (class counts taken from n_classes in that order) then its continuous
-// columns. Dies (usage error) on settings this model does not implement.
-void model_config_from_experiment(ModelConfig *mc, const InputConfig *inputs, int n_inputs, const FusionConfig *fusion,
-                                  const OutputConfig *outputs, int n_outputs, const int *n_classes);
 
 // ---- tables --------------------------------------------------------------------------------
 typedef struct {

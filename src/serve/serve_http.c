@@ -271,6 +271,15 @@ static const Route ROUTES[] = {
 };
 #define N_ROUTES (sizeof ROUTES / sizeof *ROUTES)
 
+// The route a request path names exactly (a query string aside), or NULL.
+static const Route *route_of(h2o_iovec_t path) {
+    size_t q = 0;
+    while (q < path.len && path.base[q] != '?') q++;
+    for (size_t r = 0; r < N_ROUTES; r++)
+        if (q == strlen(ROUTES[r].path) && !memcmp(path.base, ROUTES[r].path, q)) return &ROUTES[r];
+    return NULL;
+}
+
 static bool method_allowed(h2o_req_t *req, const char *allow) {
     if (!strcmp(allow, "POST")) return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
     return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) || is_head(req);
@@ -357,8 +366,8 @@ static void json_error_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t 
 
 static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot) {
     ServeServer *s = ((ServeFilter *)self)->s;
-    h2o_iovec_t path = req->path.base ? req->path : req->input.path;
-    metrics_count_response(s->metrics, path.base, path.len, req->res.status);
+    const Route *route = route_of(req->path.base ? req->path : req->input.path);
+    metrics_count_response(s->metrics, route ? route->path : "other", req->res.status);
     ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
     bool json = ct >= 0 && h2o_memis(req->res.headers.entries[ct].value.base, req->res.headers.entries[ct].value.len,
                                      H2O_STRLIT("application/json"));

@@ -20,7 +20,7 @@ typedef struct {
 } Histogram;
 
 typedef struct {
-    char path[16];  // one of the known routes, or "other"
+    char path[32];  // a route's path, or "other" (serve_http.c decides: clients cannot grow the set)
     int status;
     uint64_t count;
 } ResponseCount;
@@ -65,18 +65,7 @@ void metrics_free(ServeMetrics *m) {
     free(m);
 }
 
-// The path label: a known route or "other", so that clients cannot grow the label set.
-static const char *path_label(const char *path, size_t len) {
-    static const char *known[] = {"/predict", "/info", "/health", "/ready", "/metrics"};
-    size_t q = 0;
-    while (q < len && path[q] != '?') q++;
-    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-        if (q == strlen(known[i]) && !memcmp(path, known[i], q)) return known[i];
-    return "other";
-}
-
-void metrics_count_response(ServeMetrics *m, const char *path, size_t path_len, int status) {
-    const char *label = path ? path_label(path, path_len) : "other";
+void metrics_count_response(ServeMetrics *m, const char *label, int status) {
     PTHREAD_CHECK(pthread_mutex_lock(&m->mu));
     int i = 0;
     while (i < m->n_responses && (m->responses[i].status != status || strcmp(m->responses[i].path, label))) i++;

@@ -11,8 +11,9 @@ typedef struct ServeMetrics ServeMetrics;
 ServeMetrics *metrics_create(void);
 void metrics_free(ServeMetrics *m);
 
-// One HTTP answer (every status, including the ones h2o writes itself) for a path.
-void metrics_count_response(ServeMetrics *m, const char *path, size_t path_len, int status);
+// One HTTP answer (every status, including the ones h2o writes itself); label: the route's path,
+// or "other" for any path that is not a route.
+void metrics_count_response(ServeMetrics *m, const char *label, int status);
 // A /predict request answered with 200: its items and the time from arrival to the answer.
 void metrics_observe_predict(ServeMetrics *m, int items, double seconds);
 // A request whose client went away before its answer was ready.

@@ -8,8 +8,9 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "data/cli_args.h"
-#include "data/config.h"
+#include "config/cli_args.h"
+#include "config/config.h"
+#include "config/config_schema.h"
 #include "data/data_summary.h"
 #include "data/dataset.h"
 #include "data/setup_codec.h"
@@ -45,6 +46,7 @@ static void print_usage(FILE *f) {
             "  --resume RUN_FOLDER    continue an interrupted run from its training state\n"
             "  --device cpu|cuda|auto where to train (default: accelerator.hardware / basic_experiment.device,\n"
             "                         else auto: this rank's GPU when there is one, else the CPU)\n"
+            "  --config-keys          list every config key: type, default, accepted values, meaning\n"
             "  -h, --help             this help\n"
             "  --version              print the version\n"
             "\n"
@@ -71,6 +73,9 @@ static void parse_program_flags(const StrList *rest, ProgramFlags *pf) {
             const char *cuda = "not built";
 #endif
             printf("eir-dist %s (collectives: %s; CUDA backend: %s)\n", EIR_VERSION, comm_backend_name(), cuda);
+            exit(0);
+        } else if (!strcmp(a, "--config-keys")) {
+            config_print_keys(stdout);
             exit(0);
         } else if (!strcmp(a, "--dry-run")) {
             pf->dry_run = true;

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "data/csv.h"
 #include "train/svg_curve.h"
 #include "train/trainer_internal.h"
 
@@ -317,16 +318,6 @@ static void write_curves(Trainer *t) {
     free(tx); free(ty); free(vx); free(vy);
 }
 
-static void csv_field(StrBuf *sb, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) { sb_puts(sb, s); return; }
-    sb_puts(sb, "\"");
-    for (; *s; s++) {
-        if (*s == '"') sb_puts(sb, "\"\"");
-        else sb_append(sb, s, 1);
-    }
-    sb_puts(sb, "\"");
-}
-
 static void write_predictions(Trainer *t, long iteration) {
     int T = t->n_targets;
     int64_t n = t->setup->valid.n;
@@ -341,26 +332,26 @@ static void write_predictions(Trainer *t, long iteration) {
                 char col[512];
                 snprintf(col, sizeof col, "Score Class %s", ti->classes[c]);
                 sb_puts(&sb, ",");
-                csv_field(&sb, col);
+                csv_append_cell(&sb, col);
             }
             sb_puts(&sb, "\n");
         }
         for (int64_t i = 0; i < n; i++) {
             const float *lg = t->valid_logits[k] + i * K;
             float y = t->valid_targets[i * T + k];
-            csv_field(&sb, sample_id(t->setup, &t->setup->valid, i));
+            csv_append_cell(&sb, sample_id(t->setup, &t->setup->valid, i));
             sb_puts(&sb, ",");
             if (ti->continuous) {
                 fmt_num(&sb, isnan(y) ? NAN : y * ti->scale + ti->mean);
                 sb_puts(&sb, ",");
                 fmt_num(&sb, lg[0] * ti->scale + ti->mean);
             } else {
-                if (y >= 0) csv_field(&sb, ti->classes[(int)y]);
+                if (y >= 0) csv_append_cell(&sb, ti->classes[(int)y]);
                 sb_puts(&sb, ",");
                 int best = 0;
                 for (int c = 1; c < K; c++)
                     if (lg[c] > lg[best]) best = c;
-                csv_field(&sb, ti->classes[best]);
+                csv_append_cell(&sb, ti->classes[best]);
                 for (int c = 0; c < K; c++) sb_printf(&sb, ",%.8g", lg[c]);  // raw logits, as EIR
             }
             sb_puts(&sb, "\n");

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "train/model_from_config.h"
 #include "train/progress.h"
 #include "train/trainer_internal.h"
 

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "data/config.h"
+#include "config/config.h"
 #include "data/dataset.h"
 #include "dist/comm.h"
 #include "model/model.h"

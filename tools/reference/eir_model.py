@@ -56,7 +56,7 @@ ROPE_THETA = 10000
 
 
 # --------------------------------------------------------------------------------------------
-# Configuration (field names follow EIR's YAML keys / eir-dist's src/data/config.h)
+# Configuration (field names follow EIR's YAML keys / eir-dist's src/config/config.h)
 # --------------------------------------------------------------------------------------------
 @dataclass
 class InputSpec:

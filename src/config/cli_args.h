@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "data/config.h"
-#include "data/yaml_tree.h"
+#include "config/config.h"
+#include "config/yaml_tree.h"
 
 enum {
     // --global_configs / --output_configs may be absent (eir-predict's nargs "*").

@@ -4,7 +4,7 @@
 // (no dot) is a float, where PyYAML would silently hand EIR the string "3e-4".
 // Also handled like PyYAML: anchors/aliases and "<<" merge keys. Unlike PyYAML, a key repeated in
 // one mapping is an error (PyYAML silently keeps the last one, which hides typos).
-#include "data/yaml_tree.h"
+#include "config/yaml_tree.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,11 +1,12 @@
 // config.h: EIR's three (four) YAML config kinds as typed structs with EIR's defaults (spec §1).
 // Parsing: yaml_tree.c (YAML -> node tree with line/column marks, merging, CLI overrides),
 // config.c (tree -> these structs, validation, defaults), config_write.c (effective config out).
+// Each kind's keys, defaults and bounds are one table: config_schema.c.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 
-struct YamlNode;  // data/yaml_tree.h: the parsed YAML, kept for error locations
+struct YamlNode;  // config/yaml_tree.h: the parsed YAML, kept for error locations
 
 // Where a value came from, for error messages: "<file>:<line>:<col>".
 typedef struct {
@@ -90,10 +91,9 @@ typedef struct {
 
 // The global sections EIR has whose features eir-dist does not implement: accepted at their
 // defaults (non-defaults are refused by name), kept so the effective config says what was read.
+// (n_iter_before_swa and pretrained_checkpoint must be null: they have no field, config_schema.c)
 typedef struct {
     bool compile_model;              // false (true refused)
-    int n_iter_before_swa;           // 0 = None (setting it is refused: no SWA)
-    char *pretrained_checkpoint;     // NULL (setting it is refused)
     bool strict_pretrained_loading;  // true (accepted; meaningless without a pretrained checkpoint)
 } GlobalModelConfig;
 
@@ -126,8 +126,9 @@ typedef struct {
 
 // ---- input config (one file = one input) ----
 typedef enum { SAMPLE_UNIFORM, SAMPLE_FROM_START } SamplingStrategy;
-typedef enum { POS_ENCODE, POS_EMBED } PositionKind;
-typedef enum { POOL_NONE, POOL_AVG, POOL_MAX } PoolKind;
+// (the model has its own PositionKind / PoolKind: src/train/model_from_config.c maps these)
+typedef enum { INPUT_POS_ENCODE, INPUT_POS_EMBED } InputPosition;
+typedef enum { INPUT_POOL_NONE, INPUT_POOL_AVG, INPUT_POOL_MAX } InputPool;
 
 typedef struct {
     char *input_source;  // folder (searched recursively) or a text file listing one path per line
@@ -140,10 +141,10 @@ typedef struct {
     double modality_dropout_rate;         // 0.0
     char *model_type;                     // "sequence-default"
     int embedding_dim;                    // 64 (YAML null -> auto, resolved here)
-    PositionKind position;                // encode
+    InputPosition position;               // encode
     double position_dropout;              // 0.10
     int window_size;                      // 0
-    PoolKind pool;                        // none
+    InputPool pool;                       // none
     bool masked;                          // false
     int num_heads;                        // 8
     int num_layers;                       // 2

@@ -1,7 +1,7 @@
 // cli_args.c: splits the command line into config files, overrides and the program's own flags
 // (EIR's get_main_parser + parse_known_args), and reads override values the way EIR does:
 // Python's ast.literal_eval, falling back to the plain string (config_setup_utils.py).
-#include "data/cli_args.h"
+#include "config/cli_args.h"
 
 #include <errno.h>
 #include <limits.h>
