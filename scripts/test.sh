@@ -7,6 +7,7 @@
 # present, bench/gpu-bundle.sh (the CUDA programs built that way, packed and run from the pack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 bash scripts/install-deps.sh
 jobs=$(nproc)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
@@ -34,7 +35,7 @@ cmake --build build-asan -j"$jobs"
 # libraries (Open MPI and what it loads); full stacks (fast_unwind_on_malloc=0) and Open MPI's
 # components kept loaded let those suppressions match their frames.
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 UBSAN_OPTIONS=print_stacktrace=1 \
-  LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp OMPI_MCA_mca_base_component_disable_dlclose=1 \
+  LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp OMPI_MCA_mca_base_component_disable_dlclose=1 \
   ctest --output-on-failure -R '^cli_(train_resume|serve|dry_run|dist_invariance|dist_failure)$')
 
 echo "== CUDA backend on the CPU emulation (EIR_CUDA=EMU, tests/gpu/emu) + GPU tests"
