@@ -1,11 +1,20 @@
-// model.c: one training step's model passes: forward over all inputs -> fusion -> heads, the
-// loss that seeds the backward pass (spec §4.1-4.2), and the backward pass in reverse buffer order.
+// model.c: the CPU model's entry points: forward, loss and backward run the passes of
+// model_pass.h over the CPU ops (model_ops_cpu.c) and the host buffers.
 #include <math.h>
 #include <string.h>
 
 #include "common/util.h"
 #include "model/model.h"
 #include "model/model_internal.h"
+#include "model/model_pass.h"
+
+// The passes over the host buffers; built per call (a few pointers, no allocation).
+static ModelPass cpu_pass(Model *m, double *sums) {
+    ModelPass p = {.ops = &model_ops_cpu, .dev = m, .host = m, .w = &m->w, .g = &m->g, .acts = &m->acts,
+                   .ctx = &m->ctx, .rope_cos = m->rope_cos, .rope_sin = m->rope_sin, .pos_table = m->pos_table,
+                   .tokens = m->acts.tokens, .prof = m->prof, .sums = sums, .host_sums = sums};
+    return p;
+}
 
 void model_forward(Model *m, const int32_t *const *tokens, int B, const ForwardCtx *ctx) {
     const ModelConfig *mc = &m->config;
@@ -30,9 +39,8 @@ void model_forward(Model *m, const int32_t *const *tokens, int B, const ForwardC
     }
     for (int i = 0; i < mc->n_inputs; i++)
         memcpy(A->tokens[i], tokens[i], (size_t)B * mc->inputs[i].max_length * sizeof(int32_t));
-    for (int i = 0; i < mc->n_inputs; i++) input_module_forward(m, i, B);
-    fusion_forward(m, B);
-    heads_forward(m, B);
+    ModelPass p = cpu_pass(m, NULL);
+    model_pass_forward(&p, B);
     m->batch = B;
     m->have_forward = true;
     m->have_loss = false;
@@ -41,62 +49,20 @@ void model_forward(Model *m, const int32_t *const *tokens, int B, const ForwardC
 float *model_logits(Model *m, int t) { return m->acts.heads[t].logits; }
 
 double model_loss(Model *m, const TargetLabels *labels, const double *denominators, float *target_losses) {
-    const ModelConfig *mc = &m->config;
     if (!m->have_forward) eir_die("model_loss: no forward pass");
-    int B = m->batch, T = mc->n_targets;
     double t0 = op_begin(m->prof);
-    bool mix = m->ctx.mixup;
-    float lam = mix ? m->ctx.mixup_lambda : 1.0f;
-    const int32_t *perm = m->ctx.mixup_perm;
-    double total = 0.0;
-    for (int t = 0; t < T; t++) {
-        const ModelTargetSpec *s = &mc->targets[t];
-        HeadActs *H = &m->acts.heads[t];
-        int K = s->n_classes, n1 = 0, n2 = 0;
-        memset(H->dlogits, 0, (size_t)B * K * sizeof(float));
-        double s1, s2 = 0.0, denom;
-        // first the sums and counts, then (knowing the denominator) the gradient
-        if (s->continuous) {
-            if (!labels[t].value) eir_die("model_loss: target %s has no continuous labels", s->column);
-            s1 = mse_forward_backward(NULL, H->logits, labels[t].value, NULL, B, 0.0f, &n1);
-            if (mix) s2 = mse_forward_backward(NULL, H->logits, labels[t].value, perm, B, 0.0f, &n2);
-            denom = (denominators ? denominators[t] : (double)n1) + 1e-8;  // EIR: sum / (n + 1e-8)
-        } else {
-            if (!labels[t].cls) eir_die("model_loss: target %s has no class labels", s->column);
-            s1 = crossentropy_forward_backward(NULL, H->logits, labels[t].cls, NULL, B, K, s->label_smoothing, 0.0f, &n1);
-            if (mix)
-                s2 = crossentropy_forward_backward(NULL, H->logits, labels[t].cls, perm, B, K, s->label_smoothing, 0.0f,
-                                                   &n2);
-            denom = denominators ? denominators[t] : (double)n1;  // EIR: mean over present labels, 0 if none
-        }
-        double loss_t = 0.0;
-        if (denom > 0.0 && (n1 > 0 || n2 > 0)) {
-            loss_t = (lam * s1 + (1.0 - lam) * s2) / denom;
-            float g1 = (float)(lam / (denom * T)), g2 = (float)((1.0 - lam) / (denom * T));
-            if (s->continuous) {
-                mse_forward_backward(H->dlogits, H->logits, labels[t].value, NULL, B, g1, &n1);
-                if (mix) mse_forward_backward(H->dlogits, H->logits, labels[t].value, perm, B, g2, &n2);
-            } else {
-                crossentropy_forward_backward(H->dlogits, H->logits, labels[t].cls, NULL, B, K, s->label_smoothing, g1, &n1);
-                if (mix)
-                    crossentropy_forward_backward(H->dlogits, H->logits, labels[t].cls, perm, B, K, s->label_smoothing, g2,
-                                                  &n2);
-            }
-        }
-        if (target_losses) target_losses[t] = (float)loss_t;
-        total += loss_t;
-    }
+    double sums[4 * MODEL_MAX_TARGETS];
+    ModelPass p = cpu_pass(m, sums);
+    // on the CPU the labels and the permutation are where the loss op reads them
+    model_pass_loss_queue(&p, m->batch, labels, labels, m->ctx.mixup_perm, denominators);
+    double loss = model_pass_loss_total(&p, target_losses);
     m->have_loss = true;
     op_end(m->prof, OP_LOSS, OP_FWD, t0, 0);
-    return total / T;
+    return loss;
 }
 
 void model_backward(Model *m) {
-    const ModelConfig *mc = &m->config;
     if (!m->have_forward) eir_die("model_backward: no forward pass");
-    int B = m->batch;
-    m->last_reported = m->num_parameters;
-    heads_fusion_backward(m, B);
-    for (int i = mc->n_inputs - 1; i >= 0; i--) input_module_backward(m, i, B);
-    if (m->last_reported != 0) eir_die("model_backward: gradient ranges did not cover the buffer");
+    ModelPass p = cpu_pass(m, NULL);
+    model_pass_backward(&p, m->batch);
 }

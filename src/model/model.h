@@ -188,7 +188,6 @@ typedef struct {
     GradRange *ranges;
     int n_ranges;
     int unit_embed[MODEL_MAX_INPUTS], unit_layer0[MODEL_MAX_INPUTS], unit_fusion0, unit_head0[MODEL_MAX_TARGETS];
-    size_t last_reported;  // offset of the last range reported in this backward pass
     // activations
     int max_batch, batch;
     float *acts_memory;

@@ -1,12 +1,12 @@
 // model_cuda.c: ModelCuda's memory, transfers, batch staging, forward / loss / backward entry
-// points and the optimizer step (model_cuda.h). The passes themselves are model_cuda_passes.c.
+// points and the optimizer step (model_cuda.h). The passes are the CPU's (model_pass.h), run
+// over the CUDA ops (model_ops_cuda.c).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
 #include "model/model_cuda.h"
-#include "model/model_cuda_internal.h"
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
@@ -97,6 +97,10 @@ void model_cuda_init(ModelCuda *g, const Model *host, int device, int max_batch,
     g->sumsq = g->norm_scratch + grad_norm_cuda_scratch_doubles(P);
     g->labels_cls = cuda_malloc((size_t)T * max_batch * sizeof(int32_t));
     g->labels_val = cuda_malloc((size_t)T * max_batch * sizeof(float));
+    ModelPass p = {.ops = &model_ops_cuda, .dev = g, .host = host, .w = &g->w, .g = &g->g, .acts = &g->acts,
+                   .ctx = &g->ctx, .rope_cos = g->rope_cos, .rope_sin = g->rope_sin, .pos_table = g->pos_table,
+                   .tokens = g->tokens[0], .sums = g->loss_result, .host_sums = g->h_loss};
+    g->pass = p;
     model_cuda_upload_params(g, host->params_memory);
 }
 
@@ -197,7 +201,6 @@ void model_cuda_stage(ModelCuda *g, const int32_t *const *tokens, int B) {
 }
 
 void model_cuda_forward(ModelCuda *g, const int32_t *const *tokens, int B, const ForwardCtx *ctx) {
-    const ModelConfig *mc = &g->host->config;
     if (B < 1 || B > g->max_batch) eir_die("model_cuda_forward: batch %d outside 1..%d", B, g->max_batch);
     if (tokens) {
         model_cuda_stage(g, tokens, B);
@@ -230,8 +233,8 @@ void model_cuda_forward(ModelCuda *g, const int32_t *const *tokens, int B, const
         g->ctx.mixup_lambda = 1.0f;
     }
     cuda_event_record(g->fwd_copied, g->stream);
-    for (int i = 0; i < mc->n_inputs; i++) model_cuda_input_forward(g, i, B);
-    model_cuda_fusion_heads_forward(g, B);
+    g->pass.tokens = g->tokens[g->slot];
+    model_pass_forward(&g->pass, B);
     cuda_event_record(g->slot_free[g->slot], g->stream);
     g->batch = B;
     g->have_forward = true;
@@ -245,86 +248,42 @@ void model_cuda_download_logits(ModelCuda *g, int t, float *out) {
     cuda_memcpy_d2h(out, g->acts.heads[t].logits, n * sizeof(float));
 }
 
-// ---- loss (model_loss's arithmetic: the counts are known on the host, the sums come back) ------
+// ---- loss (model_loss.c's rules: the counts are known on the host, the sums come back) ---------
 
 void model_cuda_loss_queue(ModelCuda *g, const TargetLabels *labels, const double *denominators) {
     const ModelConfig *mc = &g->host->config;
     if (!g->have_forward) eir_die("model_cuda_loss: no forward pass");
     int B = g->batch, T = mc->n_targets, MB = g->max_batch;
-    bool mix = g->ctx.mixup;
-    float lam = mix ? g->ctx.mixup_lambda : 1.0f;
-    const int32_t *perm = g->h_perm;  // the host's copy of the permutation
-    cuda_event_synchronize(g->labels_copied);  // h_cls / h_val: the last loss's label copies are done
-    cuda_memset_zero(g->loss_result, (size_t)4 * T * sizeof(double), g->stream);
+    // the labels go up through the pinned staging, once the last loss's copies out of it are done
+    cuda_event_synchronize(g->labels_copied);
+    TargetLabels dev[MODEL_MAX_TARGETS];
     for (int t = 0; t < T; t++) {
         const ModelTargetSpec *s = &mc->targets[t];
-        HeadActs *H = &g->acts.heads[t];
-        int K = s->n_classes, n1 = 0, n2 = 0;
-        cuda_memset_zero(H->dlogits, (size_t)B * K * sizeof(float), g->stream);
-        double denom;
-        if (s->continuous) {
-            if (!labels[t].value) eir_die("model_cuda_loss: target %s has no continuous labels", s->column);
-            for (int b = 0; b < B; b++) {
-                n1 += !isnan(labels[t].value[b]);
-                if (mix) n2 += !isnan(labels[t].value[perm[b]]);
-            }
-            denom = (denominators ? denominators[t] : (double)n1) + 1e-8;
-        } else {
-            if (!labels[t].cls) eir_die("model_cuda_loss: target %s has no class labels", s->column);
-            for (int b = 0; b < B; b++) {
-                n1 += labels[t].cls[b] >= 0;
-                if (mix) n2 += labels[t].cls[perm[b]] >= 0;
-            }
-            denom = denominators ? denominators[t] : (double)n1;
-        }
-        g->loss_denom[t] = 0.0;
-        if (!(denom > 0.0 && (n1 > 0 || n2 > 0))) continue;  // this target adds nothing (model_loss)
-        g->loss_denom[t] = denom;
-        float g1 = (float)(lam / (denom * T)), g2 = (float)((1.0 - lam) / (denom * T));
-        double *res = g->loss_result + 4 * t;
-        if (s->continuous) {
-            float *val = g->labels_val + (size_t)t * MB, *hv = g->h_val + (size_t)t * MB;
+        dev[t].cls = NULL, dev[t].value = NULL;
+        if (s->continuous && labels[t].value) {
+            float *hv = g->h_val + (size_t)t * MB;
             memcpy(hv, labels[t].value, (size_t)B * sizeof(float));
-            cuda_memcpy_h2d_async(val, hv, (size_t)B * sizeof(float), g->stream);
-            mse_forward_backward_cuda(H->dlogits, res, g->loss_rows, H->logits, val, NULL, B, g1, g->stream);
-            if (mix)
-                mse_forward_backward_cuda(H->dlogits, res + 2, g->loss_rows, H->logits, val, g->ctx.mixup_perm, B, g2,
-                                          g->stream);
-        } else {
-            int32_t *cls = g->labels_cls + (size_t)t * MB, *hc = g->h_cls + (size_t)t * MB;
+            cuda_memcpy_h2d_async(g->labels_val + (size_t)t * MB, hv, (size_t)B * sizeof(float), g->stream);
+            dev[t].value = g->labels_val + (size_t)t * MB;
+        } else if (!s->continuous && labels[t].cls) {
+            int32_t *hc = g->h_cls + (size_t)t * MB;
             memcpy(hc, labels[t].cls, (size_t)B * sizeof(int32_t));
-            cuda_memcpy_h2d_async(cls, hc, (size_t)B * sizeof(int32_t), g->stream);
-            crossentropy_forward_backward_cuda(H->dlogits, res, g->loss_rows, H->logits, cls, NULL, B, K,
-                                               s->label_smoothing, g1, g->stream);
-            if (mix)
-                crossentropy_forward_backward_cuda(H->dlogits, res + 2, g->loss_rows, H->logits, cls, g->ctx.mixup_perm, B,
-                                                   K, s->label_smoothing, g2, g->stream);
+            cuda_memcpy_h2d_async(g->labels_cls + (size_t)t * MB, hc, (size_t)B * sizeof(int32_t), g->stream);
+            dev[t].cls = g->labels_cls + (size_t)t * MB;
         }
     }
     cuda_event_record(g->labels_copied, g->stream);
+    model_pass_loss_queue(&g->pass, B, labels, dev, g->h_perm, denominators);
     // the sums come back right behind the loss kernels; backward and the optimizer queue after
     cuda_memcpy_d2h_async(g->h_loss, g->loss_result, (size_t)4 * T * sizeof(double), g->stream);
     cuda_event_record(g->loss_ready, g->stream);
-    g->loss_lambda = lam;
     g->loss_pending = true;
 }
 
 double model_cuda_loss_read(ModelCuda *g, float *target_losses) {
-    const ModelConfig *mc = &g->host->config;
     if (!g->loss_pending) eir_die("model_cuda_loss_read: no loss queued");
-    int T = mc->n_targets;
     cuda_event_synchronize(g->loss_ready);  // not the whole stream: backward may still be running
-    double total = 0.0, lam = g->loss_lambda;
-    for (int t = 0; t < T; t++) {
-        double loss_t = 0.0;
-        if (g->loss_denom[t] > 0.0) {
-            const double *r = g->h_loss + 4 * t;
-            loss_t = (lam * r[0] + (1.0 - lam) * r[2]) / g->loss_denom[t];
-        }
-        if (target_losses) target_losses[t] = (float)loss_t;
-        total += loss_t;
-    }
-    return total / T;
+    return model_pass_loss_total(&g->pass, target_losses);
 }
 
 // ---- backward and the optimizer -----------------------------------------------------------------
@@ -339,14 +298,9 @@ void model_cuda_zero_grad(ModelCuda *g) {
 }
 
 void model_cuda_backward(ModelCuda *g) {
-    const ModelConfig *mc = &g->host->config;
     if (!g->have_forward) eir_die("model_cuda_backward: no forward pass");
     if (!g->loss_pending) eir_die("model_cuda_backward: no loss queued (model_cuda_loss_queue)");
-    int B = g->batch;
-    g->last_reported = g->host->num_parameters;
-    model_cuda_heads_fusion_backward(g, B);
-    for (int i = mc->n_inputs - 1; i >= 0; i--) model_cuda_input_backward(g, i, B);
-    if (g->last_reported != 0) eir_die("model_cuda_backward: gradient ranges did not cover the buffer");
+    model_pass_backward(&g->pass, g->batch);
     cuda_event_record(g->slot_free[g->slot], g->stream);  // embedding_backward read the tokens
 }
 

@@ -2,8 +2,8 @@
 // had (configuration, parameter table, host buffers that checkpoints read and write); ModelCuda
 // adds the device side: parameters, gradients and AdamW moments in ONE device allocation with
 // the host's flat layout (so offsets, ranges and state-dict keys are the same), device views of
-// the activations with the host's layout, and the passes of model.c/model_input.c/model_mlp.c
-// expressed with the CUDA layers of layers_cuda.h.
+// the activations with the host's layout, and runs the same passes as the CPU (model_pass.h)
+// over the CUDA ops of model_ops_cuda.c.
 //
 // Streams: everything of a step is queued on `stream` and the host waits only in
 // model_cuda_loss_read (for the loss sums alone: backward and the optimizer queued behind them
@@ -23,6 +23,7 @@
 
 #include "model/layers_cuda.h"
 #include "model/model.h"
+#include "model/model_pass.h"
 
 typedef void (*CudaGradReadyFn)(void *user, size_t offset, size_t count, void *stream);
 
@@ -64,10 +65,8 @@ typedef struct {
     int32_t *h_cls;       // pinned staging: labels, [n_targets][max_batch]
     float *h_val;
     ForwardCtx ctx;       // of the last forward (sample_ids / mixup_perm: device copies)
+    ModelPass pass;       // the passes of model_pass.h over the CUDA ops and the device views
     bool have_forward, loss_pending;
-    float loss_lambda;
-    double loss_denom[MODEL_MAX_TARGETS];
-    size_t last_reported;
     CudaGradReadyFn grad_hook;
     void *grad_hook_user;
 } ModelCuda;

@@ -1,5 +1,5 @@
-// model_internal.h: what the model_*.c files share and nobody else needs: random-stream site
-// numbers and the per-module forward/backward passes.
+// model_internal.h: what the model_*.c files share and nobody else needs: the byte vocabulary
+// and the random-stream site numbers.
 #pragma once
 #include "model/model.h"
 
@@ -17,19 +17,3 @@ static inline uint32_t site_attention_out(int i, int l) { return (uint32_t)i << 
 static inline uint32_t site_fusion_block(int b) { return 0x80000u | (uint32_t)b << 4 | 3u; }
 static inline uint32_t site_head_block(int t, int b) { return 0x90000u | (uint32_t)t << 8 | (uint32_t)b << 4 | 3u; }
 static inline uint32_t site_head_final(int t) { return 0x90000u | (uint32_t)t << 8 | 0xF4u; }
-
-DropoutKey model_dropout_key(const Model *m, uint32_t site);
-
-// model_input.c: one input module (embedding .. pooled features in acts.concat).
-void input_module_forward(Model *m, int i, int B);
-// From acts.dconcat back to the embedding table; reports grad ranges.
-void input_module_backward(Model *m, int i, int B);
-
-// model_mlp.c: fusion blocks and heads.
-void fusion_forward(Model *m, int B);
-void heads_forward(Model *m, int B);
-// Heads then fusion: from each target's dlogits to acts.dconcat; reports grad ranges.
-void heads_fusion_backward(Model *m, int B);
-
-// model_params.c
-void model_report_range(Model *m, int unit);

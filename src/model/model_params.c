@@ -320,16 +320,6 @@ void model_set_grad_hook(Model *m, GradReadyFn fn, void *user) {
     m->grad_hook_user = user;
 }
 
-void model_report_range(Model *m, int unit) {
-    const GradRange *r = &m->ranges[unit];
-    // ranges must come strictly from the end of the buffer towards its start
-    if (r->offset + r->count != m->last_reported)
-        eir_die("model_backward: gradient range [%zu, +%zu) reported out of order (expected end %zu)", r->offset, r->count,
-                m->last_reported);
-    m->last_reported = r->offset;
-    if (m->grad_hook && r->count) m->grad_hook(m->grad_hook_user, r->offset, r->count);
-}
-
 const ParamTensor *model_find_param(const Model *m, const char *name) {
     for (int k = 0; k < m->n_param_tensors; k++)
         if (strcmp(m->params[k].name, name) == 0) return &m->params[k];

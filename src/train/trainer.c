@@ -53,11 +53,18 @@ static void build_meta(Trainer *t) {
 
 static void alloc_batch_buffers(Trainer *t) {
     int rows = t->local_rows > t->valid_chunk ? t->local_rows : t->valid_chunk;
+    // two sets of tokens, targets and sample indices: the current batch and the next one
     t->tokens = calloc_check((size_t)t->n_inputs, sizeof(int32_t *));
-    for (int i = 0; i < t->n_inputs; i++)
-        t->tokens[i] = malloc_check((size_t)rows * t->cfg->inputs[i].max_length * sizeof(int32_t));
+    t->pf_tokens = calloc_check((size_t)t->n_inputs, sizeof(int32_t *));
+    for (int i = 0; i < t->n_inputs; i++) {
+        size_t bytes = (size_t)rows * t->cfg->inputs[i].max_length * sizeof(int32_t);
+        t->tokens[i] = t->dev->host_alloc(bytes);  // pinned on a GPU: asynchronous copies
+        t->pf_tokens[i] = t->dev->host_alloc(bytes);
+    }
     t->targets = malloc_check((size_t)rows * t->n_targets * sizeof(float));
+    t->pf_targets = malloc_check((size_t)rows * t->n_targets * sizeof(float));
     t->sample_idx = malloc_check((size_t)rows * sizeof(int64_t));
+    t->pf_sample_idx = malloc_check((size_t)rows * sizeof(int64_t));
     t->sample_ids = malloc_check((size_t)rows * sizeof(uint64_t));
     t->cls = calloc_check((size_t)t->n_targets, sizeof(int32_t *));
     t->val = calloc_check((size_t)t->n_targets, sizeof(float *));
@@ -77,8 +84,14 @@ static void alloc_batch_buffers(Trainer *t) {
 }
 
 static void free_batch_buffers(Trainer *t) {
-    for (int i = 0; t->tokens && i < t->n_inputs; i++) free(t->tokens[i]);
+    for (int i = 0; t->tokens && i < t->n_inputs; i++) {
+        t->dev->host_free(t->tokens[i]);
+        t->dev->host_free(t->pf_tokens[i]);
+    }
     free(t->tokens);
+    free(t->pf_tokens);
+    free(t->pf_targets);
+    free(t->pf_sample_idx);
     for (int k = 0; k < t->n_targets; k++) {
         if (t->cls) free(t->cls[k]);
         if (t->val) free(t->val[k]);
@@ -133,13 +146,11 @@ Trainer *trainer_init(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm,
     // every rank starts from rank 0's parameters (identical by construction; the broadcast
     // guards against any difference in how a rank's libraries initialise)
     comm_bcast(comm, t->model.params_memory, t->model.num_parameters * sizeof(float), 0);
-    if (!opt->cuda) model_alloc_activations(&t->model, t->local_rows > t->valid_chunk ? t->local_rows : t->valid_chunk);
-    grad_reduce_init(&t->reducer, comm, t->model.grads_memory, t->model.num_parameters,
-                     (size_t)(opt->bucket_mb * 1024 * 1024));
     t->adam_m = calloc_check(t->model.num_parameters, sizeof(float));
     t->adam_v = calloc_check(t->model.num_parameters, sizeof(float));
+    t->dev = opt->cuda ? &train_device_cuda : &train_device_cpu;  // the one place the device is chosen
     alloc_batch_buffers(t);
-    if (opt->cuda) trainer_cuda_setup(t, opt);  // after the host buffers: it pins the token buffers
+    t->dev->init(t);
     t->prog.target_loss_avg = calloc_check((size_t)t->n_targets, sizeof(RunningAverage));
     t->prog.es_best = -INFINITY;
     int n_valid_total = (int)setup->valid.n;
@@ -166,18 +177,10 @@ Trainer *trainer_init(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm,
         char *sp = train_state_path(opt->resume_folder);
         if (train_state_load(t, sp, err, sizeof err) != 0) eir_die_user("cannot resume: %s", err);
         free(sp);
-        if (t->cuda) trainer_cuda_from_host(t);
+        t->dev->from_host(t);
         if (t->root) run_files_rewrite_histories(t);
         log_msg(LOG_INFO, "eir.train", "Resumed from %s at iteration %ld (epoch %ld)", opt->resume_folder,
                 t->prog.iteration, t->prog.epoch + 1);
-    }
-    if (comm->size > 1 && !t->cuda) {
-        // the cost to hide: one blocking all-reduce of the whole gradient buffer
-        comm_barrier(comm);
-        double t0 = now_seconds();
-        comm_allreduce_sum_f32(comm, t->model.grads_memory, t->model.num_parameters);
-        t->t_allreduce_alone = now_seconds() - t0;
-        model_zero_grad(&t->model);
     }
     return t;
 }
@@ -187,7 +190,7 @@ long trainer_iteration(const Trainer *t) { return t->prog.iteration; }
 void trainer_save_state(Trainer *t) {
     if (!t->root) return;
     char err[1024];
-    if (t->cuda) trainer_cuda_to_host(t, true);
+    t->dev->to_host(t, true);
     if (train_state_save(t, err, sizeof err) != 0) eir_die("cannot write the training state: %s", err);
 }
 
@@ -198,11 +201,12 @@ void trainer_flush_files(Trainer *t) {
 void trainer_free(Trainer *t) {
     if (!t) return;
     if (t->root) run_files_close(t);
-    trainer_cuda_free(t);  // collective (NCCL); frees the pinned token buffers
-    grad_reduce_free(&t->reducer);
+    if (t->dev) {
+        t->dev->free(t);  // collective (NCCL)
+        free_batch_buffers(t);
+    }
     model_free(&t->model);
     dataset_close(&t->ds);
-    free_batch_buffers(t);
     free(t->adam_m);
     free(t->adam_v);
     for (int i = 0; i < t->prog.n_saved; i++) free(t->prog.saved[i].path);
@@ -241,15 +245,6 @@ static void end_epoch_if_done(Trainer *t) {
     if (t->prog.iter_in_epoch < t->iters_per_epoch) return;
     t->prog.epoch++;
     t->prog.iter_in_epoch = 0;
-}
-
-static void log_comm_summary(Trainer *t) {
-    if (t->cuda) trainer_cuda_log_comm(t);
-    if (t->comm_steps > 0)
-        log_msg(LOG_INFO, "eir.train", "gradient all-reduce: %.1f MiB in %d bucket(s) per step; mean backward %.2f ms, "
-                "mean wait after backward %.2f ms; one all-reduce of the whole buffer alone took %.2f ms",
-                t->model.num_parameters * 4.0 / 1048576, t->reducer.buckets_launched, 1e3 * t->backward_total / t->comm_steps,
-                1e3 * t->comm_wait_total / t->comm_steps, 1e3 * t->t_allreduce_alone);
 }
 
 int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_t seed, const TrainOptions *opt) {
@@ -308,7 +303,7 @@ int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_
         trainer_evaluate(t, true);
     trainer_save_state(t);
     log_msg(LOG_INFO, "eir.train", "Training finished after %ld iterations.", t->prog.iteration);
-    log_comm_summary(t);
+    t->dev->log_comm(t);
 out:
     free(tl);
     trainer_flush_files(t);

@@ -3,9 +3,8 @@
 #pragma once
 #include "dist/grad_reduce.h"
 #include "train/optimizer.h"
+#include "train/train_device.h"
 #include "train/trainer.h"
-
-typedef struct TrainerCuda TrainerCuda;  // trainer_cuda.c: the GPU side of a run
 
 typedef struct {
     // per target: metrics of the latest validation
@@ -40,6 +39,12 @@ struct Trainer {
     float **val;          // [n_targets][rows]
     TargetLabels *labels; // [n_targets]
     int32_t *mix_perm;
+    // the next iteration's batch, loaded while the device runs the current one (step + 1)
+    int32_t **pf_tokens;
+    float *pf_targets;
+    int64_t *pf_sample_idx;
+    long pf_step;       // iteration the prefetched batch belongs to (0: none)
+    bool pf_on_device;  // it was staged and nothing has used the staging since
     // the loss reduction of a step: label counts and losses (2 x n_targets + 1), per-target losses
     double *loss_buf;
     float *loss_tl;
@@ -52,36 +57,11 @@ struct Trainer {
     double backward_total;   // seconds in backward (with the overlapped buckets)
     long comm_steps;
     double t_allreduce_alone;  // one blocking all-reduce of the whole buffer, timed at start
-    TrainerCuda *cuda;  // NULL: the CPU trains
+    const TrainDevice *dev;  // the CPU or this rank's GPU, chosen once in trainer_init
+    void *dev_state;         // the device's own (train_device_cuda.c)
+    double cpu_loss;         // the CPU device's loss between loss_queue and loss_read
     int lock_fd;  // the run folder's lock (rank 0), held until trainer_free
 };
-
-// trainer_step.c: the pieces of a step that the CPU and GPU paths share
-ForwardCtx trainer_step_ctx(Trainer *t, long step);
-void trainer_label_counts(Trainer *t, int rows, double *buf);
-double trainer_sum_losses(Trainer *t, double loss, const float *tl, double *buf, double *target_losses);
-void trainer_prepare_grads(Trainer *t, float *grads, long step);
-AdamWStep trainer_next_adamw_step(Trainer *t, long step);
-
-// trainer_cuda.c (with the CUDA backend; elsewhere trainer_cuda_setup dies and nothing else is called)
-// Sets the run up on this rank's GPU: device model, NCCL (several ranks), pinned batch buffers.
-void trainer_cuda_setup(Trainer *t, const TrainOptions *opt);
-// One iteration: forward, loss, backward, (when due) all-reduce + clipping + AdamW, the next
-// batch's prefetch; returns the global loss as the CPU path does.
-double trainer_cuda_step(Trainer *t, long step, double *target_losses);
-void trainer_cuda_zero_grad(Trainer *t);
-// Validation: eval forward of n rows of t->tokens, and target k's logits to host.
-void trainer_cuda_forward_eval(Trainer *t, int n, const ForwardCtx *ctx);
-void trainer_cuda_logits(Trainer *t, int k, float *out);
-// Parameters (and, with moments, the AdamW state) to the host buffers that files are written
-// from; and back after a resume.
-void trainer_cuda_to_host(Trainer *t, bool moments);
-void trainer_cuda_from_host(Trainer *t);
-// Timing line of the gradient all-reduce (rank 0's log), or nothing.
-void trainer_cuda_log_comm(Trainer *t);
-// Releases the device, the pinned buffers and the NCCL communicator (collective: every rank calls
-// it, before MPI ends) and sets t->cuda to NULL.
-void trainer_cuda_free(Trainer *t);
 
 // trainer_validate.c: the valid set's metrics (rank 0: t->vres) and EIR's handlers
 void trainer_validate(Trainer *t);

@@ -38,7 +38,6 @@ static void con_metrics(const float *pred, const float *truth, int n, double *lo
 
 // Scores this rank's valid range, gathers logits and labels to rank 0, which computes metrics.
 void trainer_validate(Trainer *t) {
-    Model *m = &t->model;
     int T = t->n_targets;
     int64_t n_local = dataset_valid_count(&t->ds);
     size_t row_floats = 0;
@@ -46,34 +45,23 @@ void trainer_validate(Trainer *t) {
     row_floats += (size_t)T;  // labels after the logits
     float *local = malloc_check((size_t)(n_local ? n_local : 1) * row_floats * sizeof(float));
     ForwardCtx ctx = {.train = false, .seed = t->seed};
-    float **logits = calloc_check((size_t)T, sizeof(float *)), **gpu_logits = calloc_check((size_t)T, sizeof(float *));
-    if (t->cuda)
-        for (int k = 0; k < T; k++)
-            logits[k] = gpu_logits[k] = malloc_check((size_t)t->valid_chunk * t->meta.targets[k].n_classes * sizeof(float));
     for (int64_t first = 0; first < n_local; first += t->valid_chunk) {
         int n = (int)(n_local - first < t->valid_chunk ? n_local - first : t->valid_chunk);
         if (dataset_valid_batch(&t->ds, first, n, t->tokens, t->targets, t->sample_idx) != 0)
             eir_die_user("rank %d: %s", t->comm->rank, dataset_error(&t->ds));
-        if (t->cuda) {
-            trainer_cuda_forward_eval(t, n, &ctx);
-            for (int k = 0; k < T; k++) trainer_cuda_logits(t, k, logits[k]);
-        } else {
-            model_forward(m, (const int32_t *const *)t->tokens, n, &ctx);
-            for (int k = 0; k < T; k++) logits[k] = model_logits(m, k);
+        t->dev->forward(t, n, &ctx, false);
+        t->pf_on_device = false;  // a GPU's forward of t->tokens went through the staging slot
+        size_t col = 0;
+        for (int k = 0; k < T; k++) {
+            int K = t->meta.targets[k].n_classes;
+            const float *logits = t->dev->logits(t, k, n);
+            for (int r = 0; r < n; r++)
+                memcpy(local + (size_t)(first + r) * row_floats + col, logits + (size_t)r * K, (size_t)K * sizeof(float));
+            col += (size_t)K;
         }
-        for (int r = 0; r < n; r++) {
-            float *row = local + (size_t)(first + r) * row_floats;
-            for (int k = 0; k < T; k++) {
-                int K = t->meta.targets[k].n_classes;
-                memcpy(row, logits[k] + (size_t)r * K, (size_t)K * sizeof(float));
-                row += K;
-            }
-            memcpy(row, t->targets + (size_t)r * T, (size_t)T * sizeof(float));
-        }
+        for (int r = 0; r < n; r++)
+            memcpy(local + (size_t)(first + r) * row_floats + col, t->targets + (size_t)r * T, (size_t)T * sizeof(float));
     }
-    for (int k = 0; k < T; k++) free(gpu_logits[k]);
-    free(gpu_logits);
-    free(logits);
     size_t total = 0;
     float *all = comm_gatherv(t->comm, local, (size_t)n_local * row_floats * sizeof(float), 0, &total);
     free(local);
@@ -141,7 +129,7 @@ static void save_best_model(Trainer *t, long iteration, double score) {
     t->meta.iteration = iteration;
     t->meta.perf_average = score;
     char err[1024];
-    if (t->cuda) trainer_cuda_to_host(t, false);
+    t->dev->to_host(t, false);
     if (model_io_save(path, &t->model, &t->meta, err, sizeof err) != 0) eir_die("cannot save the model: %s", err);
     log_msg(LOG_INFO, "eir.train", "Saved model %s (perf-average %.4f)", path, score);
     // keep the best n_saved_models by score
