@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/fmt.h"
+#include "common/sysmem.h"
 #include "common/util.h"
 #include "data/csv.h"
 #include "data/dataset.h"
@@ -29,7 +30,7 @@ typedef struct {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: eir-predict --model-path M.safetensors --input-folder DIR --output-folder OUT\n"
-            "                   [--labels CSV [--evaluate]] [--batch-size N] [--device cpu|cuda|cuda:N]\n"
+            "                   [--labels CSV [--evaluate]] [--batch-size N] [--device cpu|cuda|cuda:N] [--max-memory SIZE]\n"
             "\n"
             "Predicts every file under DIR (searched recursively; ID = file name without its last\n"
             "suffix) with the model file M, which carries everything needed (configs, classes).\n"
@@ -42,6 +43,8 @@ static void usage(FILE *f) {
             "  --evaluate                          with --labels: write calculated_metrics.json\n"
             "  --batch-size N                      rows per forward pass (default 64)\n"
             "  --device cpu|cuda|cuda:N            where the forward pass runs (default cpu; cuda = GPU 0)\n"
+            "  --max-memory SIZE                   refuse (exit 2) a model + batch estimated above SIZE (8G, 512M);\n"
+            "                                      the machine's available memory always applies\n"
             "\n"
             "predictions.csv: ID, one probability column per class (softmax; one target: the class\n"
             "names, several targets: <column>.<class>), the predicted class, and with --labels the\n"
@@ -79,6 +82,11 @@ static void parse_args(int argc, char **argv, PredictArgs *pa) {
             long b = strtol(v, &end, 10);
             if (*end || b < 1 || b > 65536) eir_die_user("--batch-size: expected an integer in [1, 65536], got '%s'", v);
             pa->batch_size = (int)b;
+        } else if ((v = flag_value(argc, argv, &i, a, "--max-memory", "--max_memory"))) {
+            uint64_t bytes;
+            char err[256];
+            if (sysmem_parse_size("--max-memory", v, &bytes, err, sizeof err) != 0) eir_die_user("%s", err);
+            sysmem_set_limit(bytes);
         } else if ((v = flag_value(argc, argv, &i, a, "--device", "--device"))) {
             char *end = NULL;
             if (!strcmp(v, "cpu")) pa->cuda_device = -1;

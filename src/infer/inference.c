@@ -1,5 +1,6 @@
 // inference.c: batched eval-mode prediction from raw bytes.
 #include "infer/inference.h"
+#include "infer/memory_check.h"
 
 #include <stdio.h>
 #include <math.h>
@@ -31,8 +32,15 @@ int predictor_open_device(Predictor *p, const char *model_path, int max_batch, i
     }
 #endif
     if (model_io_load(model_path, &p->model, &p->meta, err, errlen) != 0) return -1;
-    p->path = strdup_check(model_path);
     p->max_batch = max_batch < 1 ? 1 : max_batch;
+    MemoryNeed need = {.what = "prediction", .rows = cuda_device >= 0 ? 0 : p->max_batch, .rows_key = "the batch size",
+                       .copies = 1, .param_copies = 1, .procs_per_node = 1};
+    if (memory_check(&p->model.config, &need, err, errlen) != 0) {
+        model_free(&p->model);
+        model_meta_free(&p->meta);
+        return -1;
+    }
+    p->path = strdup_check(model_path);
 #ifdef EIR_HAVE_CUDA
     if (cuda_device >= 0) {
         ModelCuda *g = calloc_check(1, sizeof *g);

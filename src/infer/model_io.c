@@ -1,5 +1,6 @@
 // model_io.c: model files as safetensors with EIR state-dict keys and self-describing metadata.
 #include "infer/model_io.h"
+#include "infer/memory_check.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -253,6 +254,24 @@ int model_io_load(const char *path, Model *m, ModelMeta *meta, char *err, size_t
     }
     if (meta->n_targets != mc.n_targets) {
         err_fail(err, errlen, "'%s': metadata lists %d targets but the model has %d", path, meta->n_targets, mc.n_targets);
+        goto done;
+    }
+    // before allocating: the file must hold the parameters its configuration claims, and the model
+    // (with its buffers, such as a max_length x embedding_dim position table) must fit
+    ModelFootprint fp;
+    if (model_footprint(&mc, 0, &fp, sub, sizeof sub) != 0) {
+        err_fail(err, errlen, "'%s': %s", path, sub);
+        goto done;
+    }
+    if ((double)fp.parameters * 4 > (double)safetensors_data_size(st)) {
+        err_fail(err, errlen, "'%s': its model_config needs %zu parameters (%.0f bytes) but the file holds %zu bytes of tensors",
+                 path, fp.parameters, (double)fp.parameters * 4, safetensors_data_size(st));
+        goto done;
+    }
+    MemoryNeed need = {.what = "loading the model", .rows = 0, .rows_key = "the batch size", .copies = 1, .param_copies = 1,
+                       .procs_per_node = 1};
+    if (memory_check(&mc, &need, sub, sizeof sub) != 0) {
+        err_fail(err, errlen, "'%s': %s", path, sub);
         goto done;
     }
     model_build(m, &mc);

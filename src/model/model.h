@@ -236,3 +236,14 @@ void model_acts_views(const Model *m, ModelActs *A, float *base, int max_batch);
 void model_acts_views_free(const Model *m, ModelActs *A);
 // Number of parameters a configuration has (without building it).
 size_t model_param_count(const ModelConfig *cfg);
+// What a model of cfg takes, computed without allocating it (memory checks before a run starts).
+typedef struct {
+    size_t parameters;        // floats of one copy of the parameters
+    double buffer_bytes;      // position table, causal masks, RoPE tables
+    double activation_bytes;  // activations and gradient scratch for batches of max_batch rows
+    int overflow_input;       // an input whose max_batch x padded length x widest activation exceeds
+                              // what a pass indexes with int (activation_bytes is then scaled
+                              // from one row), or -1
+} ModelFootprint;
+// Returns 0, or -1 with err for an invalid configuration.
+int model_footprint(const ModelConfig *cfg, int max_batch, ModelFootprint *f, char *err, size_t errlen);

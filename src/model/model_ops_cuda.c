@@ -109,36 +109,4 @@ static void grad_ready(void *dev, size_t offset, size_t count) {
     if (G->grad_hook) G->grad_hook(G->grad_hook_user, offset, count, G->stream);
 }
 
-const ModelOps model_ops_cuda = {
-    .embedding_forward = embedding_fwd,
-    .embedding_backward = embedding_bwd,
-    .mixup_forward = mixup_fwd,
-    .mixup_backward = mixup_bwd,
-    .embed_position_forward = embed_pos_fwd,
-    .embed_position_backward = embed_pos_bwd,
-    .window_pad_forward = pad_fwd,
-    .window_pad_backward = pad_bwd,
-    .rmsnorm_forward = rmsnorm_fwd,
-    .rmsnorm_backward = rmsnorm_bwd,
-    .linear_forward = linear_fwd,
-    .linear_backward = linear_bwd,
-    .layerscale_residual_forward = lsres_fwd,
-    .layerscale_residual_backward = lsres_bwd,
-    .swiglu_forward = swiglu_fwd,
-    .swiglu_backward = swiglu_bwd,
-    .gelu_forward = gelu_fwd,
-    .gelu_backward = gelu_bwd,
-    .rope_forward = rope_fwd,
-    .rope_backward = rope_bwd,
-    .attention_forward = attention_fwd,
-    .attention_backward = attention_bwd,
-    .dropout_forward = dropout_fwd,
-    .dropout_backward = dropout_bwd,
-    .pool_forward = pool_fwd,
-    .pool_backward = pool_bwd,
-    .loss = loss_term,
-    .copy = copy_f,
-    .add = add_f,
-    .zero = zero_b,
-    .grad_ready = grad_ready,
-};
+const ModelOps model_ops_cuda = MODEL_OPS_TABLE;

@@ -4,6 +4,7 @@
 // One walker, layout_walk(), visits the tensors in buffer order. Run in build mode it appends
 // them to the table; run in view mode it hands out pointers into a buffer. Table and views can
 // thus never disagree about the order.
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -196,9 +197,8 @@ void model_weight_views(const Model *m, ModelWeights *v, float *base) {
 void model_weight_views_free(const Model *m, ModelWeights *v) { views_free(&m->config, v); }
 
 // ---- buffers (EIR state-dict entries that are not parameters) --------------------------------
-static void buffers_build(Model *m) {
-    const ModelConfig *mc = &m->config;
-    // count first, then one allocation for every buffer plus the RoPE cos/sin tables
+// Floats of every buffer (position table, causal mask, rope_freqs) plus the RoPE cos/sin tables.
+static size_t buffers_floats(const ModelConfig *mc, int *n_buffers) {
     size_t total = 0;
     int n = 0;
     for (int i = 0; i < mc->n_inputs; i++) {
@@ -210,6 +210,15 @@ static void buffers_build(Model *m) {
         if (s->masked) total += (size_t)s->win * s->win, n++;
         total += 2 * (size_t)s->win * (dh / 2);  // rope tables
     }
+    *n_buffers = n;
+    return total;
+}
+
+static void buffers_build(Model *m) {
+    const ModelConfig *mc = &m->config;
+    // count first, then one allocation for every buffer plus the RoPE cos/sin tables
+    int n;
+    size_t total = buffers_floats(mc, &n);
     m->buffers = calloc_check((size_t)n, sizeof(BufferTensor));
     m->buffers_memory = calloc_check(total ? total : 1, sizeof(float));
     float *p = m->buffers_memory;
@@ -289,12 +298,44 @@ void model_build(Model *m, const ModelConfig *cfg) {
     buffers_build(m);
 }
 
-size_t model_param_count(const ModelConfig *cfg) {
+int model_footprint(const ModelConfig *cfg, int max_batch, ModelFootprint *f, char *err, size_t errlen) {
+    memset(f, 0, sizeof *f);
+    f->overflow_input = -1;
     Model m;
-    model_build(&m, cfg);
-    size_t n = m.num_parameters;
-    model_free(&m);
-    return n;
+    memset(&m, 0, sizeof m);
+    m.config = *cfg;
+    if (model_config_finish(&m.config, err, errlen) != 0) return -1;
+    const ModelConfig *mc = &m.config;
+    // the parameter table alone (names and offsets: no tensor memory)
+    views_alloc(mc, &m.w);
+    Walk w = {.m = &m, .build = true};
+    layout_walk(&w, &m.w);
+    f->parameters = w.off;
+    for (int k = 0; k < m.n_param_tensors; k++) free(m.params[k].name);
+    free(m.params);
+    free(m.ranges);
+    views_free(mc, &m.w);
+    int nb;
+    f->buffer_bytes = 4.0 * (double)buffers_floats(mc, &nb);
+    // the layers index the elements of one pass with int: batch x padded length x the widest
+    // activation (q|k|v or the SwiGLU pair) must stay below 2^31
+    for (int i = 0; i < mc->n_inputs; i++) {
+        const ModelInputSpec *s = &mc->inputs[i];
+        double widest = 3.0 * s->d > 2.0 * s->ffn ? 3.0 * s->d : 2.0 * s->ffn;
+        if (f->overflow_input < 0 && (double)max_batch * s->padded_length * widest > (double)INT_MAX) f->overflow_input = i;
+    }
+    // activations grow with the rows; past the int range, measure one row and scale
+    if (max_batch > 0)
+        f->activation_bytes = f->overflow_input < 0 ? 4.0 * (double)model_acts_floats(&m, max_batch)
+                                                    : 4.0 * (double)max_batch * (double)model_acts_floats(&m, 1);
+    return 0;
+}
+
+size_t model_param_count(const ModelConfig *cfg) {
+    ModelFootprint f;
+    char err[256];
+    if (model_footprint(cfg, 0, &f, err, sizeof err) != 0) eir_die_user("%s", err);
+    return f.parameters;
 }
 
 void model_init_params(Model *m, uint64_t seed) {

@@ -72,10 +72,45 @@ typedef struct ModelOps {
     void (*grad_ready)(void *dev, size_t offset, size_t count);
 } ModelOps;
 
+// A backend names its functions as below (static, in its own file) and writes
+// `const ModelOps model_ops_<name> = MODEL_OPS_TABLE;`, so no backend can leave an op out.
+#define MODEL_OPS_TABLE \
+    { \
+        .embedding_forward = embedding_fwd, \
+        .embedding_backward = embedding_bwd, \
+        .mixup_forward = mixup_fwd, \
+        .mixup_backward = mixup_bwd, \
+        .embed_position_forward = embed_pos_fwd, \
+        .embed_position_backward = embed_pos_bwd, \
+        .window_pad_forward = pad_fwd, \
+        .window_pad_backward = pad_bwd, \
+        .rmsnorm_forward = rmsnorm_fwd, \
+        .rmsnorm_backward = rmsnorm_bwd, \
+        .linear_forward = linear_fwd, \
+        .linear_backward = linear_bwd, \
+        .layerscale_residual_forward = lsres_fwd, \
+        .layerscale_residual_backward = lsres_bwd, \
+        .swiglu_forward = swiglu_fwd, \
+        .swiglu_backward = swiglu_bwd, \
+        .gelu_forward = gelu_fwd, \
+        .gelu_backward = gelu_bwd, \
+        .rope_forward = rope_fwd, \
+        .rope_backward = rope_bwd, \
+        .attention_forward = attention_fwd, \
+        .attention_backward = attention_bwd, \
+        .dropout_forward = dropout_fwd, \
+        .dropout_backward = dropout_bwd, \
+        .pool_forward = pool_fwd, \
+        .pool_backward = pool_bwd, \
+        .loss = loss_term, \
+        .copy = copy_f, \
+        .add = add_f, \
+        .zero = zero_b, \
+        .grad_ready = grad_ready, \
+    }
+
 extern const ModelOps model_ops_cpu;
-#ifdef EIR_HAVE_CUDA
-extern const ModelOps model_ops_cuda;
-#endif
+extern const ModelOps model_ops_cuda;  // linked only by builds with the CUDA backend
 
 // What the passes run over: the backend, the host model's configuration and tables, and the
 // backend's views (same layouts as the host's).

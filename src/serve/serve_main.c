@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/sysmem.h"
 #include "common/util.h"
+#include "infer/memory_check.h"
 #include "data/csv.h"  // EIR_ERR_LEN
 #include "model/cuda_common.h"
 #include "serve/serve.h"
@@ -40,6 +42,8 @@ static void usage(FILE *f) {
             "                                each (default: N, single-threaded workers; with --device\n"
             "                                cuda: 2, so one worker prepares a batch while the other's runs)\n"
             "  --max-batch B                 most items in one forward pass (default 16)\n"
+            "  --max-memory SIZE             refuse (exit 2) to start when the workers' models and batches are\n"
+            "                                estimated above SIZE (8G, 512M); available memory always applies\n"
             "  --max-delay-us D              how long a partial batch waits for more items (default 500)\n"
             "  --max-queue-items Q           items waiting for a worker before requests get 503 with\n"
             "                                Retry-After (default 1024)\n"
@@ -121,6 +125,12 @@ static void parse_args(int argc, char **argv, ServeOptions *o) {
         else if (!strcmp(name, "--tls-cert")) o->tls_cert = v;
         else if (!strcmp(name, "--tls-key")) o->tls_key = v;
         else if (!strcmp(name, "--device")) device = v;
+        else if (!strcmp(name, "--max-memory")) {
+            uint64_t bytes;
+            char err[256];
+            if (sysmem_parse_size(name, v, &bytes, err, sizeof err) != 0) eir_die_user("%s", err);
+            sysmem_set_limit(bytes);
+        }
         else eir_die_user("unknown argument '%s' (see eir-serve --help)", a);
     }
     if (!o->model_path) eir_die_user("--model-path is required (see eir-serve --help)");
@@ -209,6 +219,12 @@ int main(int argc, char **argv) {
     parse_args(argc, argv, &opt);
     ServeModel model;
     load_model(opt.model_path, &model);
+    {  // each worker holds a model and (on the CPU) a batch's activations
+        MemoryNeed need = {.what = "eir-serve", .rows = opt.cuda_device >= 0 ? 0 : opt.max_batch,
+                           .rows_key = "--max-batch", .copies = opt.workers, .param_copies = 1, .procs_per_node = 1};
+        char err[EIR_ERR_LEN];
+        if (memory_check(&model.config, &need, err, sizeof err) != 0) eir_die_user("%s", err);
+    }
 
     signal(SIGPIPE, SIG_IGN);
     if (pipe(signal_pipe) != 0) eir_die("pipe: %s", strerror(errno));

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/sysmem.h"
 #include "common/util.h"
 #include "config/cli_args.h"
 #include "config/config.h"
@@ -46,6 +47,8 @@ static void print_usage(FILE *f) {
             "  --resume RUN_FOLDER    continue an interrupted run from its training state\n"
             "  --device cpu|cuda|auto where to train (default: accelerator.hardware / basic_experiment.device,\n"
             "                         else auto: this rank's GPU when there is one, else the CPU)\n"
+            "  --max-memory SIZE      refuse (exit 2) a model + optimizer + batch estimated above SIZE per rank\n"
+            "                         (8G, 512M); the node's available memory, shared by its ranks, always applies\n"
             "  --config-keys          list every config key: type, default, accepted values, meaning\n"
             "  -h, --help             this help\n"
             "  --version              print the version\n"
@@ -84,6 +87,13 @@ static void parse_program_flags(const StrList *rest, ProgramFlags *pf) {
             pf->resume = rest->items[++i];
         } else if (!strncmp(a, "--resume=", 9)) {
             pf->resume = a + 9;
+        } else if (!strcmp(a, "--max-memory") || !strncmp(a, "--max-memory=", 13)) {
+            const char *v = a[12] == '=' ? a + 13 : (i + 1 < rest->n ? rest->items[++i] : NULL);
+            if (!v) eir_die_user("--max-memory needs a size (8G, 512M)");
+            uint64_t bytes;
+            char err[256];
+            if (sysmem_parse_size("--max-memory", v, &bytes, err, sizeof err) != 0) eir_die_user("%s", err);
+            sysmem_set_limit(bytes);
         } else if (!strcmp(a, "--device") || !strncmp(a, "--device=", 9)) {
             if (a[8] == '=') pf->device = a + 9;
             else if (i + 1 < rest->n) pf->device = rest->items[++i];

@@ -45,5 +45,30 @@ typedef struct TrainDevice {
     void (*free)(Trainer *t);      // collective (NCCL): every rank calls it, before MPI ends
 } TrainDevice;
 
+// A device names its functions <prefix>_<field> (static, in its own file) and writes
+// `const TrainDevice train_device_x = TRAIN_DEVICE_TABLE(prefix, "x");`, leaving none out.
+#define TRAIN_DEVICE_TABLE(p, device_name) \
+    { \
+        .name = device_name, \
+        .init = p##_init, \
+        .host_alloc = p##_host_alloc, \
+        .host_free = p##_host_free, \
+        .zero_grad = p##_zero_grad, \
+        .stage = p##_stage, \
+        .forward = p##_forward, \
+        .logits = p##_logits, \
+        .loss_queue = p##_loss_queue, \
+        .loss_read = p##_loss_read, \
+        .backward = p##_backward, \
+        .reduce_finish = p##_reduce_finish, \
+        .grads_to_host = p##_grads_to_host, \
+        .grads_from_host = p##_grads_from_host, \
+        .adamw = p##_adamw, \
+        .to_host = p##_to_host, \
+        .from_host = p##_from_host, \
+        .log_comm = p##_log_comm, \
+        .free = p##_free, \
+    }
+
 extern const TrainDevice train_device_cpu;
 extern const TrainDevice train_device_cuda;  // without the CUDA backend: init refuses to run

@@ -95,24 +95,4 @@ static void cpu_log_comm(Trainer *t) {
 
 static void cpu_free(Trainer *t) { grad_reduce_free(&t->reducer); }
 
-const TrainDevice train_device_cpu = {
-    .name = "cpu",
-    .init = cpu_init,
-    .host_alloc = cpu_host_alloc,
-    .host_free = cpu_host_free,
-    .zero_grad = cpu_zero_grad,
-    .stage = cpu_stage,
-    .forward = cpu_forward,
-    .logits = cpu_logits,
-    .loss_queue = cpu_loss_queue,
-    .loss_read = cpu_loss_read,
-    .backward = cpu_backward,
-    .reduce_finish = cpu_reduce_finish,
-    .grads_to_host = cpu_grads_to_host,
-    .grads_from_host = cpu_grads_from_host,
-    .adamw = cpu_adamw,
-    .to_host = cpu_to_host,
-    .from_host = cpu_from_host,
-    .log_comm = cpu_log_comm,
-    .free = cpu_free,
-};
+const TrainDevice train_device_cpu = TRAIN_DEVICE_TABLE(cpu, "cpu");

@@ -65,6 +65,8 @@ static void gpu_init(Trainer *t) {
         d->logits[k] = malloc_check((size_t)t->valid_chunk * t->meta.targets[k].n_classes * sizeof(float));
 }
 
+static void *gpu_host_alloc(size_t bytes) { return cuda_host_alloc(bytes); }
+static void gpu_host_free(void *p) { cuda_host_free(p); }
 static void gpu_zero_grad(Trainer *t) { model_cuda_zero_grad(&cd(t)->g); }
 
 static void gpu_stage(Trainer *t, int32_t *const *tokens, int rows) {
@@ -154,27 +156,7 @@ static void gpu_free(Trainer *t) {
     t->dev_state = NULL;
 }
 
-const TrainDevice train_device_cuda = {
-    .name = "cuda",
-    .init = gpu_init,
-    .host_alloc = cuda_host_alloc,
-    .host_free = cuda_host_free,
-    .zero_grad = gpu_zero_grad,
-    .stage = gpu_stage,
-    .forward = gpu_forward,
-    .logits = gpu_logits,
-    .loss_queue = gpu_loss_queue,
-    .loss_read = gpu_loss_read,
-    .backward = gpu_backward,
-    .reduce_finish = gpu_reduce_finish,
-    .grads_to_host = gpu_grads_to_host,
-    .grads_from_host = gpu_grads_from_host,
-    .adamw = gpu_adamw,
-    .to_host = gpu_to_host,
-    .from_host = gpu_from_host,
-    .log_comm = gpu_log_comm,
-    .free = gpu_free,
-};
+const TrainDevice train_device_cuda = TRAIN_DEVICE_TABLE(gpu, "cuda");
 
 #else  // no CUDA backend: eir_dist_main refuses --device cuda before a run starts; this is the guard
 

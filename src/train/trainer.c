@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "infer/memory_check.h"
 #include "train/model_from_config.h"
 #include "train/progress.h"
 #include "train/trainer_internal.h"
@@ -141,6 +142,12 @@ Trainer *trainer_init(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm,
     ModelConfig mc;
     model_config_from_experiment(&mc, cfg->inputs, cfg->n_inputs, &cfg->fusion, cfg->outputs, cfg->n_outputs, n_classes);
     free(n_classes);
+    // before allocating: the model, its optimizer state and a batch's activations must fit
+    int rows = t->local_rows > t->valid_chunk ? t->local_rows : t->valid_chunk;
+    MemoryNeed need = {.what = "training", .rows = opt->cuda ? 0 : rows,
+                       .rows_key = "basic_experiment.batch_size per rank, at least 64 for validation", .copies = 1,
+                       .param_copies = 4, .procs_per_node = comm->local_size};
+    if (memory_check(&mc, &need, err, sizeof err) != 0) eir_die_user("%s", err);
     model_build(&t->model, &mc);
     model_init_params(&t->model, seed);
     // every rank starts from rank 0's parameters (identical by construction; the broadcast

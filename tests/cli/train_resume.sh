@@ -63,6 +63,22 @@ head -1 pred/predictions.csv | grep -q '^ID,ham,spam,predicted,true_label$' || f
 grep -q '"mcc"' pred/calculated_metrics.json || fail "metrics json"
 pass "eir-predict"
 
+# up-front memory limits (issue 16): refused before allocating, exit 2, naming the keys and the estimate
+mkdir -p "$TMP/mem" && cd "$TMP/mem"
+expect_fail 2 "does not fit in memory.*input_type_info.max_length=100000000" \
+  "$BUILD/eir-dist" "${CFG[@]}" --i.input_type_info.max_length=100000000
+expect_fail 2 "estimated .* against 1.0 MiB (--max-memory" "$BUILD/eir-dist" "${CFG[@]}" --max-memory 1M
+expect_fail 2 "max-memory: expected a positive size" "$BUILD/eir-dist" "${CFG[@]}" --max-memory 5x
+[ ! -e run/training_state.safetensors ] || fail "a refused run wrote a training state"
+expect_fail 2 "prediction does not fit in memory.*--max-memory" "$BUILD/eir-predict" --model-path "$M" \
+  --input-folder "$D/files" --output-folder "$TMP/mem/p" --batch-size 4096 --max-memory 2M
+if [ -x "$BUILD/eir-serve" ]; then
+  expect_fail 2 "eir-serve does not fit in memory.*x 2 model copies" "$BUILD/eir-serve" --model-path "$M" \
+    --host 127.0.0.1 --port 0 --threads 2 --workers 2 --max-batch 4096 --max-memory 2M
+fi
+cd "$TMP"
+pass "memory limits up front"
+
 # corrupted and truncated files are refused with a clear message
 cp "$M" bad.safetensors
 printf 'X' | dd of=bad.safetensors bs=1 seek=$(( $(stat -c %s bad.safetensors) - 10 )) conv=notrunc 2>/dev/null
