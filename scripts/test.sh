@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine and runs every test: the Release build's ctest suite, the unit
 # tests with the CPU kernels fixed one level lower (AVX2 on an AVX-512 machine), the unit tests
-# and the CLI tests (leak-checked) under AddressSanitizer + UndefinedBehaviorSanitizer, the CUDA
-# backend's tests (ctest -L gpu-emu) on the CPU emulation of CUDA (tests/gpu/emu), which needs no
-# GPU, the suite once more in a build without MPI (EIR_MPI=OFF: one process), and, where nvcc is
-# present, bench/gpu-bundle.sh (the CUDA programs built that way, packed and run from the pack).
+# and the CLI tests (leak-checked) under AddressSanitizer + UndefinedBehaviorSanitizer, the
+# libFuzzer drivers of tests/fuzz (10 s each, clang), the CUDA backend's tests (ctest -L gpu-emu)
+# on the CPU emulation of CUDA (tests/gpu/emu), which needs no GPU, the suite once more in a build
+# without MPI (EIR_MPI=OFF: one process), and, where nvcc is present, bench/gpu-bundle.sh (the
+# CUDA programs built that way, packed and run from the pack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -37,6 +38,9 @@ cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp OMPI_MCA_mca_base_component_disable_dlclose=1 \
   ctest --output-on-failure -R '^cli_(train_resume|serve|dry_run|dist_invariance|dist_failure)$')
+
+echo "== fuzzing: each libFuzzer driver of tests/fuzz for 10 s (ASan + UBSan), seeds and regression inputs first"
+bash tests/fuzz/run.sh --seconds 10
 
 echo "== CUDA backend on the CPU emulation (EIR_CUDA=EMU, tests/gpu/emu) + GPU tests"
 cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEIR_CUDA=EMU >/dev/null

@@ -1,7 +1,9 @@
 // model_config.c: the model's hyper-parameters (its own ModelConfig, filled from the YAML configs
 // by src/train/model_from_config.c or from a model file by src/infer/model_io.c), checked once,
 // so the rest of the model code can trust them.
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,9 +41,18 @@ int model_config_finish(ModelConfig *mc, char *err, size_t errlen) {
         if (s->position_dropout < 0 || s->position_dropout > 1 || s->dropout < 0 || s->dropout > 1)
             return err_fail(err, errlen, "model: input '%s': dropout outside [0, 1]", s->name);
         s->win = s->window > 0 ? s->window : s->max_length;
-        s->n_windows = (s->max_length + s->win - 1) / s->win;
-        s->padded_length = s->n_windows * s->win;
-        s->out_features = s->pool == POOL_NONE ? s->padded_length * s->d : s->n_windows * s->d;
+        // sizes in 64 bits first: the derived counts are int and must stay so
+        int64_t n_windows = ((int64_t)s->max_length + s->win - 1) / s->win, padded = n_windows * s->win;
+        int64_t out_features = s->pool == POOL_NONE ? padded * s->d : n_windows * s->d;
+        if (padded > INT_MAX || out_features > INT_MAX || mc->fusion_in + out_features > INT_MAX)
+            return err_fail(err, errlen,
+                            "model: input '%s': max_length %d padded to windows of %d gives %lld positions and %lld "
+                            "features for the fusion (embedding_dim %d, pool %s): more than the %d a model can index",
+                            s->name, s->max_length, s->win, (long long)padded, (long long)out_features, s->d,
+                            s->pool == POOL_NONE ? "none" : s->pool == POOL_AVG ? "avg" : "max", INT_MAX);
+        s->n_windows = (int)n_windows;
+        s->padded_length = (int)padded;
+        s->out_features = (int)out_features;
         mc->fusion_in += s->out_features;
     }
     if (mc->fusion_layers < 1 || mc->fusion_layers > MODEL_SITE_MAX_BLOCKS || mc->fusion_dim < 1)

@@ -540,6 +540,13 @@ ServeServer *server_create(const ServeOptions *opt, const ServeModel *model) {
 
 int server_port(const ServeServer *s) { return s->port; }
 
+int server_poll(ServeServer *s, int timeout_ms) {
+    h2o_evloop_run(s->ctx.loop, timeout_ms);
+    return s->exit_code >= 0 ? s->exit_code : -1;
+}
+
+int server_ready(const ServeServer *s) { return s->state == STATE_READY; }
+
 int server_run(ServeServer *s) {
     s->drain_timed_out = false;
     for (;;) {

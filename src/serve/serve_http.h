@@ -16,6 +16,11 @@ int server_port(const ServeServer *s);
 // Runs the event loop until the drain that follows server_request_drain is over. Returns the
 // process exit code (0 after a clean drain).
 int server_run(ServeServer *s);
+// One turn of the event loop, waiting at most timeout_ms: what a test or fuzz driver runs instead
+// of server_run. Returns the exit code once the server has one (a worker failed), else -1.
+int server_poll(ServeServer *s, int timeout_ms);
+// Whether the workers have loaded the model and requests are answered.
+int server_ready(const ServeServer *s);
 // Thread-safe (called from the signal thread): stop accepting, finish in-flight requests, return
 // from server_run. Calling it again has no effect.
 void server_request_drain(ServeServer *s);
