@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdatomic.h>
@@ -25,7 +26,9 @@
 
 #include "common/util.h"
 #include "serve/serve_batcher.h"
+#include "serve/serve_h2_guard.h"
 #include "serve/serve_json.h"
+#include "serve/serve_linger.h"
 #include "serve/serve_metrics.h"
 #include "serve/serve_request.h"
 
@@ -39,6 +42,8 @@ struct ServeServer {
     h2o_accept_ctx_t accept_ctx;
     SSL_CTX *ssl;
     h2o_socket_t *listener;
+    int listen_fd;
+    Linger *linger;  // lingering close of every accepted connection (serve_linger.h)
     int port;
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t done_receiver, control_receiver, drain_receiver;
@@ -317,6 +322,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req) {
     s->live_requests++;
     h2o_iovec_t path = req->path_normalized;
     const Route *r = h->route;
+    h2_guard_attach_req(req);  // an h2c-upgraded connection: guarded from now on
     if (!r || path.len != strlen(r->path) || memcmp(path.base, r->path, path.len) != 0) not_found(req, path);
     else if (!method_allowed(req, r->allow)) method_not_allowed(req, r->allow, r->path);
     else r->fn(s, req, g);
@@ -429,8 +435,15 @@ static void on_accept(h2o_socket_t *listener, const char *err) {
     ServeServer *s = listener->data;
     if (err) return;
     for (int i = 0; i < 16; i++) {  // several per wake-up under a connection burst
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (!sock) return;
+        // accepted here rather than by h2o_evloop_socket_accept: the lingering close needs the fd
+        int fd = accept(s->listen_fd, NULL, NULL);
+        if (fd < 0) return;
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        h2o_socket_t *sock = h2o_evloop_socket_create(s->ctx.loop, fd, H2O_SOCKET_FLAG_IS_ACCEPTED_CONNECTION);
+        linger_attach(s->linger, sock, fd);
         h2o_accept(&s->accept_ctx, sock);
     }
 }
@@ -501,8 +514,10 @@ ServeServer *server_create(const ServeOptions *opt, const ServeModel *model) {
     h2o_config_init(&s->config);
     // h2o buffers a whole body before any handler runs and has no hook in between. With HTTP/1.1
     // it refuses a Content-Length above this limit before reading the body (413, made JSON by the
-    // filter); with HTTP/2 it resets the stream once the data pass it. Twice our limit lets the
-    // handler answer 413 JSON itself to HTTP/2 bodies a little over --max-body-bytes.
+    // filter), and a chunked body once it passes it; with HTTP/2 it would reset the stream with
+    // REFUSED_STREAM, so serve_h2_guard.c answers 413 to HTTP/2 bodies past --max-body-bytes
+    // itself. Twice our limit: HTTP/1.1 bodies a little over it still reach the handler's 413.
+    h2_guard_set_limit(opt->max_body_bytes);
     s->config.max_request_entity_size = opt->max_body_bytes <= SIZE_MAX / 2 ? opt->max_body_bytes * 2 : SIZE_MAX;
     s->config.http1.req_timeout = (uint64_t)opt->idle_timeout_s * 1000;
     s->config.http2.idle_timeout = (uint64_t)opt->idle_timeout_s * 1000;
@@ -532,6 +547,8 @@ ServeServer *server_create(const ServeOptions *opt, const ServeModel *model) {
     s->batcher = batcher_start(opt, s->metrics, &s->done_receiver, &s->control_receiver);
     json_render_info(&s->info, model, opt, batcher_threads_per_worker(s->batcher));
 
+    s->listen_fd = fd;
+    s->linger = linger_create(s->ctx.loop);
     s->listener = h2o_evloop_socket_create(s->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     s->listener->data = s;
     h2o_socket_read_start(s->listener, on_accept);

@@ -207,6 +207,36 @@ grep -q '^HTTP/1.1 413' "$TMP/early413.txt" && grep -qF '{"error":"the request b
 [ "$(call h1 GET /health)" = 200 ] || fail "server unhealthy after the bad-input table"
 pass "bad-input table: 400/404/405/413 with JSON messages naming item and key (HTTP/2 and HTTP/1.1)"
 
+# bodies far over the limit (50x), with and without Content-Length, over HTTP/2 (prior knowledge and
+# h2c) and HTTP/1.1: a 413 with the JSON error every time, never REFUSED_STREAM (curl would retry or
+# fail with rc 92), and memory that stays bounded while eight such uploads arrive at once
+head -c 5000000 /dev/zero | tr '\0' 'A' > "$TMP/huge.json"
+rss() { ps -o rss= -p "$SPID" | tr -d ' '; }
+rss0=$(rss)
+for proto in h2 h2c h1; do
+  for te in "" "Transfer-Encoding: chunked"; do
+    args=(-sS -o "$TMP/body" -w '%{http_code}' --max-time 60 -H 'content-type: application/json')
+    case $proto in h2) args+=(--http2-prior-knowledge) ;; h2c) args+=(--http2) ;; h1) args+=(--http1.1) ;; esac
+    [ -n "$te" ] && args+=(-H "$te")
+    rc=0; got=$(curl "${args[@]}" --data-binary @"$TMP/huge.json" "http://127.0.0.1:$PORT/predict" 2> "$TMP/curl.err") || rc=$?
+    [ "$rc" = 0 ] && [ "$got" = 413 ] || { cat "$TMP/curl.err" "$TMP/body"; fail "$proto ${te:-content-length} 5 MB body: rc $rc, status $got"; }
+    grep -qF '{"error":"the request body' "$TMP/body" && grep -qF 'is larger than the limit of 100000 bytes (--max-body-bytes)"}' "$TMP/body" ||
+      { cat "$TMP/body"; fail "$proto ${te:-content-length} 5 MB body: 413 message"; }
+  done
+done
+pids=()
+for i in $(seq 1 8); do
+  curl -s -o "$TMP/par$i.body" -w '%{http_code}' --max-time 60 --http2-prior-knowledge -H 'content-type: application/json' \
+    --data-binary @"$TMP/huge.json" "http://127.0.0.1:$PORT/predict" > "$TMP/par$i.code" & pids+=($!)
+done
+wait "${pids[@]}" || true
+for i in $(seq 1 8); do [ "$(cat "$TMP/par$i.code")" = 413 ] || fail "parallel oversize upload $i: $(cat "$TMP/par$i.code")"; done
+rss1=$(rss)
+[ $((rss1 - rss0)) -lt 65536 ] || fail "RSS grew by $(( (rss1 - rss0) / 1024 )) MB while refusing oversize bodies"
+item_json s1 > "$TMP/req.json"; printf '[%s]' "$(cat "$TMP/req.json")" > "$TMP/req.json"
+[ "$(call h2 POST /predict "$TMP/req.json")" = 200 ] || fail "a normal request after the oversize ones"
+pass "oversize bodies (50x the limit): 413 JSON over HTTP/2, h2c and HTTP/1.1, with or without Content-Length; RSS +$(( (rss1 - rss0) / 1024 )) MB"
+
 # pooling: 24 one-sample requests from 24 connections at once, on a server P whose single worker
 # waits up to 1 s for a batch of 8 to fill (B's 20 ms window is shorter than the gap between
 # curl starts on a loaded machine, so pooling there would depend on timing)
@@ -307,6 +337,10 @@ if command -v openssl > /dev/null; then
   [ "$v" = 2 ] || fail "TLS: ALPN did not select h2 (HTTP version $v)"
   [ "$(cat "$TMP/body")" = "{\"result\":[$(expected_item s5 pred64/predictions.csv)]}" ] || fail "TLS answer"
   [ "$(curl -s -k --http1.1 --max-time 10 -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT/health")" = 200 ] || fail "TLS HTTP/1.1"
+  head -c 20000000 /dev/zero | tr '\0' 'A' > "$TMP/huge.json"  # 20 MB: over the default 16 MiB limit
+  got=$(curl -sS -k --max-time 60 -o "$TMP/body" -w '%{http_code} %{http_version}' -H 'content-type: application/json' \
+    --data-binary @"$TMP/huge.json" "https://127.0.0.1:$PORT/predict") || fail "TLS h2 oversize body: curl failed"
+  [ "$got" = "413 2" ] && grep -qF 'is larger than the limit of' "$TMP/body" || { cat "$TMP/body"; fail "TLS h2 oversize body: $got"; }
   stop_server E "$SPID"
   pass "TLS with ALPN h2 (and http/1.1)"
 fi

@@ -148,3 +148,10 @@ put("fuzz_serve", "h2-predict", preface + settings + frame(1, 4, 1, hdrs) + fram
 get = literal(b":method", b"GET") + literal(b":scheme", b"http") + literal(b":path", b"/info") + literal(b":authority", b"x")
 put("fuzz_serve", "h2-get-rst", preface + settings + frame(1, 5, 1, get) + frame(3, 0, 1, b"\x00\x00\x00\x08") +
     frame(1, 5, 3, get) + frame(8, 0, 0, b"\x7f\xff\xff\xff"))
+# over the driver's --max-body-bytes 4096: the HTTP/2 body guard answers 413 and drops the rest
+big = frame(0, 0, 1, b"A" * 3000) + frame(0, 0, 1, b"A" * 3000) + frame(0, 1, 1, b"A" * 10)
+put("fuzz_serve", "h2-oversize", preface + settings + frame(1, 4, 1, hdrs) + big + frame(1, 5, 3, get))
+put("fuzz_serve", "h2-oversize-rst", preface + settings + frame(1, 4, 1, hdrs) + frame(0, 0, 1, b"B" * 5000) +
+    frame(3, 0, 1, b"\x00\x00\x00\x08") + frame(0, 0, 1, b"C" * 100))
+put("fuzz_serve", "h1-chunked-oversize", b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+    b"".join(b"1000\r\n" + b"D" * 4096 + b"\r\n" for _ in range(3)) + b"0\r\n\r\n")
