@@ -250,6 +250,7 @@ static void handle_metrics(ServeServer *s, h2o_req_t *req, ReqGuard *g) {
         .threads_per_worker = batcher_threads_per_worker(s->batcher),
         .max_batch = s->opt->max_batch,
         .model_parameters = s->model->num_parameters,
+        .http2_body_limit_answers = h2_guard_answered(),
     };
     StrBuf sb = {0};
     metrics_render(s->metrics, &gauges, &sb);

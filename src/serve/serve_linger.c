@@ -8,8 +8,8 @@
 
 #include "common/util.h"
 
-#define LINGER_MS 2000
-#define LINGER_MAX_BYTES (64u << 20)
+#define LINGER_IDLE_MS 2000           // closes after the client has sent nothing for this long
+#define LINGER_MAX_BYTES (64u << 20)  // or once it has sent this much
 
 struct Linger {
     h2o_loop_t *loop;
@@ -36,7 +36,12 @@ static void on_read(h2o_socket_t *sock, const char *err) {
     Conn *c = sock->data;
     c->dropped += sock->input->size;
     h2o_buffer_consume(&sock->input, sock->input->size);
-    if (err || c->dropped > LINGER_MAX_BYTES) finish(c);  // err: the client closed too (or failed)
+    if (err || c->dropped > LINGER_MAX_BYTES) {  // err: the client closed too (or failed)
+        finish(c);
+        return;
+    }
+    h2o_timeout_unlink(&c->timer);  // still sending: wait for it
+    h2o_timeout_link(c->l->loop, &c->l->timeout, &c->timer);
 }
 
 // h2o closed its descriptor: linger on the duplicate.
@@ -53,7 +58,7 @@ static void on_close(void *data) {
 Linger *linger_create(h2o_loop_t *loop) {
     Linger *l = calloc_check(1, sizeof *l);
     l->loop = loop;
-    h2o_timeout_init(loop, &l->timeout, LINGER_MS);
+    h2o_timeout_init(loop, &l->timeout, LINGER_IDLE_MS);
     return l;
 }
 

@@ -4,7 +4,7 @@
 // destroy the 413 before the client reads it (curl: "Connection reset by peer"). Each accepted
 // socket is therefore duplicated; when h2o closes its descriptor the duplicate keeps the
 // connection open, shuts its sending side (the answer goes out, then FIN), and reads and drops
-// what the client still sends, for at most LINGER_MS or LINGER_MAX_BYTES, before closing.
+// what the client still sends (until it stops for 2 s, closes, or has sent 64 MiB) before closing.
 #pragma once
 #include <h2o.h>
 

@@ -173,4 +173,8 @@ void metrics_render(ServeMetrics *m, const MetricsGauges *g, StrBuf *sb) {
     render_gauge(sb, "eir_serve_threads_per_worker", "OpenMP threads of each worker.", g->threads_per_worker);
     render_gauge(sb, "eir_serve_max_batch", "Largest forward pass, in rows.", g->max_batch);
     render_gauge(sb, "eir_serve_model_parameters", "Parameters of the served model.", (long long)g->model_parameters);
+    sb_printf(sb, "# HELP eir_serve_http2_body_limit_413_total HTTP/2 requests answered 413 while their body was still "
+                  "arriving (not in eir_serve_requests_total).\n# TYPE eir_serve_http2_body_limit_413_total counter\n"
+                  "eir_serve_http2_body_limit_413_total %ld\n",
+              g->http2_body_limit_answers);
 }

@@ -31,6 +31,7 @@ typedef struct {
     long inflight_requests;  // requests the node has not finished answering
     int workers, threads_per_worker, max_batch;
     size_t model_parameters;
+    long http2_body_limit_answers;  // 413s the HTTP/2 body guard wrote itself (serve_h2_guard.c)
 } MetricsGauges;
 
 // Appends the exposition text to sb.

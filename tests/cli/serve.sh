@@ -235,6 +235,8 @@ rss1=$(rss)
 [ $((rss1 - rss0)) -lt 65536 ] || fail "RSS grew by $(( (rss1 - rss0) / 1024 )) MB while refusing oversize bodies"
 item_json s1 > "$TMP/req.json"; printf '[%s]' "$(cat "$TMP/req.json")" > "$TMP/req.json"
 [ "$(call h2 POST /predict "$TMP/req.json")" = 200 ] || fail "a normal request after the oversize ones"
+[ "$(call h1 GET /metrics)" = 200 ] && grep -qE '^eir_serve_http2_body_limit_413_total [1-9]' "$TMP/body" ||
+  fail "/metrics lacks the HTTP/2 body-limit 413s"
 pass "oversize bodies (50x the limit): 413 JSON over HTTP/2, h2c and HTTP/1.1, with or without Content-Length; RSS +$(( (rss1 - rss0) / 1024 )) MB"
 
 # pooling: 24 one-sample requests from 24 connections at once, on a server P whose single worker
