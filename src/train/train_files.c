@@ -4,7 +4,9 @@
 // validation, so a resumed run's files never hold rows from after the state it resumed from.
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
 #include <math.h>
@@ -144,9 +146,44 @@ static int lock_run_folder(const char *run) {
     return fd;
 }
 
+// "<name>.tmp.<pid>": the temporary of an atomic write (write_file_atomic, safetensors_write).
+static bool is_atomic_temporary(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name || !t[5]) return false;
+    for (t += 5; *t; t++)
+        if (*t < '0' || *t > '9') return false;
+    return true;
+}
+
+// Removes the temporaries that writers killed mid-write left (SIGKILL, the OOM killer, a lost
+// node: the file they were replacing is intact, the temporary is litter). Only under the run
+// folder's lock, when no other process writes there. Returns how many were removed.
+static int remove_stale_temporaries(const char *dir, int depth) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char *p = path_join(dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0) {
+            if (S_ISDIR(st.st_mode) && depth < 8) n += remove_stale_temporaries(p, depth + 1);
+            else if (S_ISREG(st.st_mode) && is_atomic_temporary(e->d_name) && unlink(p) == 0) n++;
+        }
+        free(p);
+    }
+    closedir(d);
+    return n;
+}
+
 void run_folder_prepare(Trainer *t, bool resume) {
     mkdir_or_die(t->run);
     t->lock_fd = lock_run_folder(t->run);
+    if (resume) {
+        int n = remove_stale_temporaries(t->run, 0);
+        if (n) log_msg(LOG_INFO, "eir.train", "Removed %d temporary file(s) of writes an earlier process did not finish", n);
+    }
     char *p = path_join(t->run, "logging_history.log");
     if (log_open_file(p) != 0) eir_die("cannot open '%s': %s", p, strerror(errno));
     free(p);
