@@ -219,8 +219,7 @@ int main(int argc, char **argv) {
             eir_die_user("--global_configs and --output_configs are both required (see eir-dist --help)");
         config_load(&cfg, &src);
     }
-    uint64_t seed = 0;
-    if (split_seed_from_env(&seed, err, sizeof err) != 0) eir_die_user("%s", err);
+    uint64_t seed = opt.seed;  // EIR_SEED, read with the other knobs
     const char *run = cfg.global.basic_experiment.output_folder;
     if (pf.resume) {
         char *a = realpath(pf.resume, NULL), *b = realpath(run, NULL);

@@ -1,17 +1,21 @@
-// train_options.c: the EIR_DIST_* environment knobs of a run, read once at start-up into
-// TrainOptions (nothing deeper in the trainer reads the environment).
+// train_options.c: the environment knobs of a run (EIR_SEED and the EIR_DIST_* ones), read once at
+// start-up into TrainOptions (nothing deeper in the trainer reads the environment). The process
+// knobs that eir-serve and eir-predict share are read once by their own set-up: OMP_NUM_THREADS
+// (common/threads.c) and EIR_CUDA_DEVICE (the device choice, model/cuda_common.cu).
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
+#include "data/split.h"
 #include "train/trainer.h"
 
 int train_options_read_env(TrainOptions *opt, char *err, size_t errlen) {
     opt->bucket_mb = 1.0;
     opt->interrupt_at = 0;
     opt->gpu_comm_mpi = false;
+    if (split_seed_from_env(&opt->seed, err, errlen) != 0) return -1;
     const char *v = getenv("EIR_DIST_BUCKET_MB");
     if (v) {
         char *end;

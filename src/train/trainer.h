@@ -50,6 +50,7 @@ typedef struct {
     double bucket_mb;           // EIR_DIST_BUCKET_MB: gradient bucket size (1; 0 = one blocking all-reduce)
     long interrupt_at;          // EIR_DIST_INTERRUPT_AT: act as if SIGUSR1 came in this iteration (0: never)
     bool gpu_comm_mpi;          // EIR_DIST_GPU_COMM=mpi: GPU gradients over MPI on host copies, not NCCL
+    uint64_t seed;              // EIR_SEED: the train/valid split and every random stream (0 when unset, as EIR)
 } TrainOptions;
 
 // The defaults above, then the EIR_DIST_* environment variables; -1 with a message naming the
