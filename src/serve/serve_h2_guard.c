@@ -31,7 +31,6 @@ typedef struct {
 } GuardStream;
 
 typedef struct {
-    h2o_http2_conn_t *conn;
     ReadExpect inner;    // h2o's reader of the moment (preface, frames, CONTINUATION)
     ReadExpect preface;  // h2o's first reader: not frames yet
     void (*prev_close)(void *);
@@ -204,7 +203,6 @@ static Guard *guard_of(h2o_http2_conn_t *conn) {
 static void attach(h2o_http2_conn_t *conn, bool fresh) {
     if (!conn->sock || guard_of(conn)) return;
     Guard *g = calloc_check(1, sizeof *g);
-    g->conn = conn;
     g->inner = conn->_read_expect;
     g->preface = fresh ? conn->_read_expect : NULL;  // an upgraded connection is past its preface
     g->prev_close = conn->sock->on_close.cb;

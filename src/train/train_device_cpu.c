@@ -9,8 +9,14 @@
 #include "train/train_device.h"
 #include "train/trainer_internal.h"
 
+// The CPU device's own state: the loss model_loss computed in loss_queue, until loss_read.
+typedef struct {
+    double loss;
+} CpuDevice;
+
 static void cpu_init(Trainer *t) {
     Model *m = &t->model;
+    t->dev_state = calloc_check(1, sizeof(CpuDevice));
     model_alloc_activations(m, t->local_rows > t->valid_chunk ? t->local_rows : t->valid_chunk);
     grad_reduce_init(&t->reducer, t->comm, m->grads_memory, m->num_parameters, (size_t)(t->opt.bucket_mb * 1024 * 1024));
     if (t->comm->size > 1) {
@@ -40,12 +46,12 @@ static const float *cpu_logits(Trainer *t, int k, int rows) {
 }
 
 static void cpu_loss_queue(Trainer *t, const double *denominators) {
-    t->cpu_loss = model_loss(&t->model, t->labels, denominators, t->loss_tl);
+    ((CpuDevice *)t->dev_state)->loss = model_loss(&t->model, t->labels, denominators, t->loss_tl);
 }
 
 static double cpu_loss_read(Trainer *t, float *target_losses) {
     if (target_losses != t->loss_tl) memcpy(target_losses, t->loss_tl, (size_t)t->n_targets * sizeof(float));
-    return t->cpu_loss;
+    return ((CpuDevice *)t->dev_state)->loss;
 }
 
 static void cpu_backward(Trainer *t, bool reduce) {
@@ -93,6 +99,10 @@ static void cpu_log_comm(Trainer *t) {
                 1e3 * t->comm_wait_total / t->comm_steps, 1e3 * t->t_allreduce_alone);
 }
 
-static void cpu_free(Trainer *t) { grad_reduce_free(&t->reducer); }
+static void cpu_free(Trainer *t) {
+    grad_reduce_free(&t->reducer);
+    free(t->dev_state);
+    t->dev_state = NULL;
+}
 
 const TrainDevice train_device_cpu = TRAIN_DEVICE_TABLE(cpu, "cpu");

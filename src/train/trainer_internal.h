@@ -59,7 +59,6 @@ struct Trainer {
     double t_allreduce_alone;  // one blocking all-reduce of the whole buffer, timed at start
     const TrainDevice *dev;  // the CPU or this rank's GPU, chosen once in trainer_init
     void *dev_state;         // the device's own (train_device_cuda.c)
-    double cpu_loss;         // the CPU device's loss between loss_queue and loss_read
     int lock_fd;  // the run folder's lock (rank 0), held until trainer_free
 };
 
