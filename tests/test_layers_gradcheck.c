@@ -250,6 +250,19 @@ static void test_dropout(void) {
         int k2 = e - 13;
         CHECK_EQ_INT((bits[k2 / 32] >> (k2 % 32)) & 1u, h >= thr);
     }
+    // ... and from an aligned start, long enough for the 16-block vector path and its remainder
+    uint32_t bits2[40];
+    dropout_keep_bits(bits2, 9, 77, 4, 11, 256, 1250, thr);
+    RngStream r2;
+    rng_stream_init(&r2, 9, 77, 4, 11);
+    uint32_t words2[800];
+    for (int i = 0; i < 800; i++) words2[i] = rng_next_u32(&r2);
+    for (int e = 256; e < 256 + 1250; e++) {
+        uint32_t w = words2[e / 2];
+        uint32_t h = e % 2 ? w >> 16 : w & 0xFFFFu;
+        int k2 = e - 256;
+        CHECK_EQ_INT((bits2[k2 / 32] >> (k2 % 32)) & 1u, h >= thr);
+    }
     CHECK_EQ_INT(dropout_threshold(0.0f), 0);
     CHECK_EQ_INT(dropout_threshold(1.0f), 65536);
     free(x), free(y), free(m1), free(m2);

@@ -98,10 +98,12 @@ void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const floa
 // single-threaded (they set openblas_set_num_threads(1)) on fixed blocks of rows, one block per
 // work item, so results are bit-identical for any OMP_NUM_THREADS.
 // out (N, out_dim) = inp (N, in) @ weight^T + bias; weight is PyTorch's (out_dim, in); bias may be NULL.
-// Every sgemm call covers exactly `block` rows (N must be a multiple): OpenBLAS picks its kernels
-// by shape, so a fixed block makes each row's result independent of how many rows (samples) are
-// in the batch (serving batches requests together and must answer as eir-predict does). The
-// model passes block = one sample's rows (padded length) in the transformer and 1 in the MLPs.
+// Every sgemm call covers a fixed number of rows derived from `block` alone (N must be a
+// multiple of block; a block is split in halves down to 256 rows where it divides evenly):
+// OpenBLAS picks its kernels by shape, so fixed calls make each row's result independent of how
+// many rows (samples) are in the batch (serving batches requests together and must answer as
+// eir-predict does). The model passes block = one sample's rows (padded length) in the
+// transformer and 1 in the MLPs.
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int in, int out_dim,
                     int block);
 // dinp = (or += when accumulate_dinp) dout @ weight; dweight += dout^T @ inp; dbias += sum_r dout.
@@ -128,6 +130,12 @@ void layerscale_residual_backward(float *dy, float *dgamma, const float *dout, c
 // SwiGLU gate (spec §3.1): h rows are [a (F) | b (F)] (the fused W1/W2 output), out = SiLU(a) * b.
 void swiglu_forward(float *out, const float *h, int N, int F);
 void swiglu_backward(float *dh, const float *dout, const float *h, int N, int F);
+// swiglu_forward on the calling thread alone (for a caller that already splits rows over threads).
+void swiglu_forward_rows(float *out, const float *h, int N, int F);
+// h (N, 2F) = inp (N, in) @ w12^T, then out (N, F) = SwiGLU(h), in the row blocks of
+// linear_forward: each block's gate runs right after its product, while h is still in cache.
+// Same results as linear_forward followed by swiglu_forward.
+void linear_swiglu_forward(float *out, float *h, const float *inp, const float *w12, int N, int in, int F, int block);
 
 // Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). out may alias inp.
 void gelu_forward(float *out, const float *inp, size_t n);

@@ -35,6 +35,10 @@ EIR_KERNEL static void swiglu_row_forward(float *o, const float *h, int F) {
     for (int j = 0; j < F; j++) o[j] = a[j] * sigmoid_approx(a[j]) * b[j];
 }
 
+void swiglu_forward_rows(float *out, const float *h, int N, int F) {
+    for (int n = 0; n < N; n++) swiglu_row_forward(out + (size_t)n * F, h + (size_t)n * 2 * F, F);
+}
+
 void swiglu_forward(float *out, const float *h, int N, int F) {
 #pragma omp parallel for schedule(static) if ((size_t)N * F >= EIR_PAR_MIN)
     for (int n = 0; n < N; n++) swiglu_row_forward(out + (size_t)n * F, h + (size_t)n * 2 * F, F);

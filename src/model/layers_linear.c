@@ -19,6 +19,7 @@ void openblas_set_num_threads(int num_threads);  // OpenBLAS extension (declared
 // bit-identical with 1 or n threads (OpenBLAS rounds differently for other shapes).
 #define ROW_BLOCK 1024   // rows of inp / dout per forward and input-gradient call
 #define GRAD_CHUNK 8192  // rows summed per weight-gradient call
+#define SUB_BLOCK 256    // rows per forward call (see linear_forward)
 
 static bool go_parallel(long work) {
     openblas_set_num_threads(1);
@@ -30,21 +31,44 @@ size_t linear_backward_scratch_floats(int N, int in, int out_dim) {
     return chunks > 1 ? (size_t)chunks * in * out_dim : 0;
 }
 
+// The row block of one sgemm call (see linear_forward).
+static int call_rows(int N, int block) {
+    if (block < 1 || N % block != 0) eir_die("linear_forward: %d rows are not a multiple of the block of %d", N, block);
+    // Calls of at most SUB_BLOCK rows where the block halves evenly: a batch of one sample still
+    // splits over the threads, and a call's output stays in L2 for the op that reads it next. The
+    // split depends on the block alone, so a sample's rows go through the same calls in any batch.
+    while (block > SUB_BLOCK && block % 2 == 0) block /= 2;
+    return block;
+}
+
+static void forward_call(float *out, const float *inp, const float *weight, const float *bias, int lo, int rows,
+                         int in, int out_dim) {
+    float beta = 0.0f;
+    if (bias) {
+        for (int n = lo; n < lo + rows; n++) memcpy(out + (size_t)n * out_dim, bias, (size_t)out_dim * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out_dim, in, 1.0f, inp + (size_t)lo * in, in, weight, in,
+                beta, out + (size_t)lo * out_dim, out_dim);
+}
+
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int in, int out_dim,
                     int block) {
     if (N <= 0) return;
-    if (block < 1 || N % block != 0) eir_die("linear_forward: %d rows are not a multiple of the block of %d", N, block);
+    block = call_rows(N, block);
     int nblk = N / block;
 #pragma omp parallel for schedule(static) if (go_parallel((long)N * in * out_dim) && nblk > 1)
+    for (int k = 0; k < nblk; k++) forward_call(out, inp, weight, bias, k * block, block, in, out_dim);
+}
+
+void linear_swiglu_forward(float *out, float *h, const float *inp, const float *w12, int N, int in, int F, int block) {
+    if (N <= 0) return;
+    block = call_rows(N, block);
+    int nblk = N / block;
+#pragma omp parallel for schedule(static) if (go_parallel((long)N * in * 2 * F) && nblk > 1)
     for (int k = 0; k < nblk; k++) {
-        int lo = k * block;
-        float beta = 0.0f;
-        if (bias) {
-            for (int n = lo; n < lo + block; n++) memcpy(out + (size_t)n * out_dim, bias, (size_t)out_dim * sizeof(float));
-            beta = 1.0f;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, block, out_dim, in, 1.0f, inp + (size_t)lo * in, in, weight,
-                    in, beta, out + (size_t)lo * out_dim, out_dim);
+        forward_call(h, inp, w12, NULL, k * block, block, in, 2 * F);
+        swiglu_forward_rows(out + (size_t)k * block * F, h + (size_t)k * block * 2 * F, block, F);
     }
 }
 

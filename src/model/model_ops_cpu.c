@@ -68,6 +68,11 @@ static void swiglu_fwd(void *dev, float *out, const float *h, int N, int F) {
     (void)dev;
     swiglu_forward(out, h, N, F);
 }
+static void linear_swiglu_fwd(void *dev, float *out, float *h, const float *inp, const float *w12, int N, int in, int F,
+                              int block) {
+    (void)dev;
+    linear_swiglu_forward(out, h, inp, w12, N, in, F, block);
+}
 static void swiglu_bwd(void *dev, float *dh, const float *dout, const float *h, int N, int F) {
     (void)dev;
     swiglu_backward(dh, dout, h, N, F);

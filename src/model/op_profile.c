@@ -11,7 +11,7 @@ const char *op_kind_name(OpKind k) {
         [OP_ATTENTION] = "attention (scores, softmax, AV)",
         [OP_PROJ] = "attention out projection",
         [OP_RESIDUAL] = "LayerScale + residual",
-        [OP_MLP_W12] = "MLP w1,w2",
+        [OP_MLP_W12] = "MLP w1,w2 (forward: with the SwiGLU gate)",
         [OP_SWIGLU] = "SwiGLU gate",
         [OP_MLP_W3] = "MLP w3",
         [OP_POOL] = "pooling",

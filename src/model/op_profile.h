@@ -18,7 +18,7 @@ typedef enum {
     OP_ATTENTION,  // window attention: scores, softmax, product with V (one fused kernel)
     OP_PROJ,       // attention output projection
     OP_RESIDUAL,   // LayerScale * branch + residual
-    OP_MLP_W12,    // SwiGLU's w1 and w2 (one GEMM)
+    OP_MLP_W12,    // SwiGLU's w1 and w2 (one GEMM; in the forward the gate is fused into it)
     OP_SWIGLU,     // SiLU(a) * b
     OP_MLP_W3,     // SwiGLU's w3
     OP_POOL,       // average / max pooling into the fusion input

@@ -25,3 +25,5 @@ const char *simd_kernel_level(void) {
     return level_name("x86-64");
 #endif
 }
+
+bool simd_wide_vectors(void) { return strstr(simd_kernel_level(), "AVX-512") != NULL; }

@@ -4,6 +4,7 @@
 // picks one at load time (GCC function multi-versioning). OpenMP loops stay in plain functions
 // and call these kernels once per row or per window: an outlined OpenMP body would not be cloned.
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -23,9 +24,18 @@
 #define EIR_KERNEL
 #endif
 
+// EIR_KERNEL_WIDE: a kernel version for AVX-512 alone, for loops whose best shape differs with
+// the vector width (16 lanes against 8); call it only where simd_wide_vectors() is true.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define EIR_KERNEL_WIDE __attribute__((target("arch=x86-64-v4"), optimize("fp-contract=fast")))
+#endif
+
 // Which version of the kernels above this process runs: "x86-64-v4 (AVX-512)", "x86-64-v3
 // (AVX2+FMA)" or "x86-64 (baseline)", chosen at load time or fixed by EIR_KERNEL_LEVEL (simd.c).
 const char *simd_kernel_level(void);
+// Whether this process runs the AVX-512 versions (simd_kernel_level() is x86-64-v4, or the build
+// targets AVX-512): then EIR_KERNEL_WIDE kernels may run and are the faster ones.
+bool simd_wide_vectors(void);
 
 // Loops over fewer elements than this run on the calling thread: a parallel region costs more
 // than it saves there (and spinning threads hurt on shared cores).
