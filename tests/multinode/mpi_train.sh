@@ -22,14 +22,25 @@ unshare --net --uts true 2>/dev/null || skip "cannot create network/UTS namespac
 ip netns list >/dev/null 2>&1 || skip "'ip netns' does not work here"
 
 C=$TMP/net
+foreign=""
 cleanup() {
   local rc=$?
   bash "$NC" down "$C" >/dev/null 2>&1 || true
+  [ -z "$foreign" ] || ip netns del "$foreign" 2>/dev/null || true
   rm -rf "$TMP"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT HUP
+# a namespace with one of the names `up` would make, not recorded as its own: refused, left alone
+id=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n'); foreign=eir-$id-b
+ip netns add "$foreign"
+expect_fail 1 "namespace $foreign exists and is not recorded" env EIR_NETNS_ID="$id" bash "$NC" up "$TMP/refused" 2
+[ -e "/run/netns/$foreign" ] && [ ! -e "/run/netns/eir-$id-a" ] && [ ! -e "/run/netns/eir-$id-sw" ] || fail "a refused up touched namespaces"
+bash "$NC" down "$TMP/refused" && [ -e "/run/netns/$foreign" ] || fail "down removed a namespace it did not make"
+ip netns del "$foreign"; foreign=""
+pass "up refuses a name it would make that exists and is not its own; down leaves it alone"
+
 t0=$SECONDS
 bash "$NC" up "$C" 2 || fail "netns-cluster.sh up failed"
 # shellcheck disable=SC1091

@@ -20,7 +20,7 @@
 # Nothing is created in the host's own network namespace: no interface, address, route or
 # firewall rule; every interface command names one of the namespaces above (ip -n). The subnet
 # 10.213.X.0/24 is one that no route of this machine covers (checked; EIR_NETNS_SUBNET=10.213.X
-# picks one). `up` refuses (exit 1) when a namespace it would create exists and is not recorded
+# picks one; EIR_NETNS_ID=ID fixes the ID). `up` refuses (exit 1) when a namespace it would create exists and is not recorded
 # as its own in DIR; `up` on a DIR that still records a cluster removes that one first.
 # Hostnames: `exec` runs the command in a new UTS namespace set to the node's name, so processes
 # started through it (an orted, a slurmd and its jobs) see `hostname` = a, b, ...
@@ -113,7 +113,8 @@ cmd_up() {
   mkdir -p /run/netns
   exec 9>/run/eir-netns-cluster.lock
   flock -w 30 9 || die "another netns-cluster.sh up holds /run/eir-netns-cluster.lock"
-  id=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+  id=${EIR_NETNS_ID:-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')}
+  [[ $id =~ ^[0-9a-f]{6}$ ]] || die "EIR_NETNS_ID must be 6 hex digits"
   if [ -n "${EIR_NETNS_SUBNET:-}" ]; then
     [[ $EIR_NETNS_SUBNET =~ ^10\.213\.[0-9]+$ ]] || die "EIR_NETNS_SUBNET must be 10.213.X"
     subnet=$EIR_NETNS_SUBNET
