@@ -6,7 +6,9 @@
 #   netns-cluster.sh up DIR N            # builds the nodes a, b[, c, d]; DIR records what it made
 #   netns-cluster.sh down DIR            # removes exactly what DIR records (and kills its processes)
 #   netns-cluster.sh exec DIR NODE cmd...  # runs cmd on NODE: in its namespace, hostname NODE
-#   netns-cluster.sh shape DIR RATE DELAY  # tc netem on every node's link (e.g. 1gbit 1ms); 'off'
+#   netns-cluster.sh shape DIR RATE DELAY  # tc netem on every node's link (e.g. 1gbit 1ms); 'off';
+#                                          # without sch_netem, DELAY 0 shapes the rate with tbf
+#   netns-cluster.sh netem-ok DIR        # exit 0 if this kernel has sch_netem (delays possible)
 #   netns-cluster.sh addr DIR NODE       # the node's address
 #   netns-cluster.sh status DIR
 #
@@ -31,7 +33,7 @@ set -euo pipefail
 
 me=$(readlink -f "$0")
 die() { echo "netns-cluster: $*" >&2; exit 1; }
-usage() { sed -n '4,10p' "$me" >&2; exit 2; }
+usage() { sed -n '4,13p' "$me" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1; shift
 
@@ -207,16 +209,36 @@ cmd_exec() {
   exec ip netns exec "$ns" unshare --uts -- /bin/sh -c 'hostname "$0" && exec "$@"' "$node" "$@"
 }
 
+# netem_ok: can this kernel emulate delay (sch_netem)? Probed on lo of our own switch namespace.
+netem_ok() {
+  tc -n "$NSPREFIX-sw" qdisc replace dev lo root netem delay 0ms 2>/dev/null || return 1
+  tc -n "$NSPREFIX-sw" qdisc del dev lo root 2>/dev/null || true
+}
+
 cmd_shape() {
-  DIR=$1; load "$DIR"; local rate=$2 delay=${3:-0ms} node
-  for node in $NODES; do
-    if [ "$rate" = off ]; then
-      ip -n "$NSPREFIX-$node" qdisc del dev eth0 root 2>/dev/null || true
-    else
-      # each node's egress: a packet crosses one netem (its sender's), so one-way delay = DELAY
-      ip -n "$NSPREFIX-$node" qdisc replace dev eth0 root netem rate "$rate" delay "$delay" limit 100000
-    fi
-  done
+  DIR=$1; load "$DIR"; local rate=$2 delay=${3:-0ms} node bps burst
+  if [ "$rate" = off ]; then
+    for node in $NODES; do tc -n "$NSPREFIX-$node" qdisc del dev eth0 root 2>/dev/null || true; done
+    return 0
+  fi
+  [[ $rate =~ ^[0-9.]+[kmg]?bit$ ]] || die "shape: RATE like 1gbit, 10gbit, 500mbit, not '$rate'"
+  [[ $delay =~ ^[0-9.]+(ms|us|s)$ ]] || die "shape: DELAY like 0.1ms, 1ms, 100us, not '$delay'"
+  if netem_ok; then
+    # each node's egress: a packet crosses one netem (its sender's), so one-way delay = DELAY
+    for node in $NODES; do
+      tc -n "$NSPREFIX-$node" qdisc replace dev eth0 root netem rate "$rate" delay "$delay" limit 100000
+    done
+  elif [[ $delay =~ ^0+(\.0+)?(ms|us|s)$ ]]; then
+    # no sch_netem in this kernel: the rate alone with a token bucket (1 ms worth of burst)
+    bps=$(echo "$rate" | awk '{n = $0 + 0; u = substr($0, length($0) - 3, 1); f = u == "k" ? 1e3 : u == "m" ? 1e6 : u == "g" ? 1e9 : 1; print n * f}')
+    burst=$(awk -v b="$bps" 'BEGIN {x = int(b / 8 / 1000); print (x < 65536 ? 65536 : x)}')
+    for node in $NODES; do
+      tc -n "$NSPREFIX-$node" qdisc replace dev eth0 root tbf rate "$rate" burst "$burst" latency 50ms
+    done
+    echo "netns-cluster: no sch_netem in this kernel: $rate with tbf, no delay" >&2
+  else
+    die "this kernel has no sch_netem (CONFIG_NET_SCH_NETEM), so a delay cannot be emulated; with DELAY 0 the rate alone is shaped (tbf)"
+  fi
 }
 
 case $cmd in
@@ -224,6 +246,7 @@ case $cmd in
   down) [ $# -eq 1 ] || usage; [ -d "$1" ] || exit 0; cmd_down "$(cd "$1" && pwd)" ;;
   exec) [ $# -ge 3 ] || usage; cmd_exec "$(cd "$1" && pwd)" "${@:2}" ;;
   shape) [ $# -ge 2 ] || usage; cmd_shape "$(cd "$1" && pwd)" "${@:2}" ;;
+  netem-ok) DIR=$(cd "$1" && pwd); load "$DIR"; netem_ok ;;
   addr)
     [ $# -eq 2 ] || usage; DIR=$(cd "$1" && pwd); load "$DIR"
     i=0; for x in $NODES; do i=$((i + 1)); [ "$x" = "$2" ] && { echo "$SUBNET.$i"; exit 0; }; done
