@@ -6,8 +6,8 @@
 # either in 1 MiB buckets during backward (EIR_DIST_BUCKET_MB=1) or as one blocking all-reduce
 # after backward (EIR_DIST_BUCKET_MB=0): the knobs and the synthetic data of bench/dist_overlap.sh.
 # Models: the tutorial model (examples/spam: d=64, 4 layers, 8 heads, windows of 128) at
-# max_length 256 as in dist_overlap.sh (823,490 parameters, 3.1 MiB of gradients), and a ~10x
-# larger one (d=256, 8 layers: the parameter count is printed from the run's log).
+# max_length 256 as in dist_overlap.sh (823,490 parameters, 3.1 MiB of gradients), and one 11x
+# larger (d=256, 8 layers: 9,253,378 parameters, 35.3 MiB); the table shows each one's MiB.
 # Prints a Markdown table: per network, model, ranks and all-reduce, the step time (median
 # [min-max] over the repeats), the mean wait for the gradients after backward and the time one
 # all-reduce of the whole buffer took alone. Step time = the run's training time per optimizer

@@ -98,7 +98,7 @@ cmd_down() {
     ns_exists "$ns" && { ip netns del "$ns" || echo "netns-cluster: could not delete namespace $ns" >&2; }
     rm -rf "/etc/netns/$ns"
   done
-  rmdir /etc/netns 2>/dev/null || true
+  [ "${ETC_NETNS_MADE:-0}" = 1 ] && rmdir /etc/netns 2>/dev/null || true  # only if up made it (and it is empty)
   rm -f "$DIR/cluster.env" "$DIR/rsh"
   echo "netns-cluster: removed $NAMESPACES" >&2
 }
@@ -140,6 +140,7 @@ SUBNET=$subnet
 NODES="$nodes"
 NSPREFIX=eir-$id
 NAMESPACES="$nsl"
+ETC_NETNS_MADE=$([ -d /etc/netns ] && echo 0 || echo 1)
 EOF
   up_done=0
   trap '[ "$up_done" = 1 ] || { echo "netns-cluster: up failed, removing what it made" >&2; cmd_down "$DIR"; }' EXIT
