@@ -48,7 +48,7 @@ for n in $NETWORKS; do [ "$n" = none ] || [[ $n =~ ^[0-9.]+[kmg]?bit:[0-9.]+m?s$
 NC=$here/tests/multinode/netns-cluster.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 TMP=$(mktemp -d /tmp/eir-netem.XXXXXX)
-cleanup() { bash "$NC" down "$TMP/net" >/dev/null 2>&1 || true; rm -rf "$TMP"; }
+cleanup() { kill $(jobs -p) 2>/dev/null || true; bash "$NC" down "$TMP/net" >/dev/null 2>&1 || true; rm -rf "$TMP"; }
 trap cleanup EXIT
 trap 'exit 143' TERM INT HUP
 bash "$NC" up "$TMP/net" 2
@@ -124,7 +124,9 @@ for net in $NETWORKS; do
       for np in $RANKS; do
         for mode in $MODES; do
           echo "netem_scaling: network $net, $model, $np ranks, $mode, repeat $rep ($(( $(date +%s) - start )) s)" >&2
-          echo "$net $model $np $mode $(measure "$model" "$np" "$mode")" >> "$R"
+          # in the background and waited for: an interrupt reaches the traps at once
+          measure "$model" "$np" "$mode" > "$TMP/m.txt" & wait $!
+          echo "$net $model $np $mode $(cat "$TMP/m.txt")" >> "$R"
         done
       done
     done

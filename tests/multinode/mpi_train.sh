@@ -25,6 +25,7 @@ C=$TMP/net
 foreign=""
 cleanup() {
   local rc=$?
+  kill $(jobs -p) 2>/dev/null || true  # a run in the background (see bg)
   bash "$NC" down "$C" >/dev/null 2>&1 || true
   [ -z "$foreign" ] || ip netns del "$foreign" 2>/dev/null || true
   rm -rf "$TMP"
@@ -48,6 +49,9 @@ source "$C/cluster.env"
 pass "2 nodes (a, b) on $SUBNET.0/24 in $((SECONDS - t0)) s"
 
 on() { bash "$NC" exec "$C" "$@"; }  # on NODE cmd...
+# bg cmd...: run in the background and waited for, so that a TERM/INT reaches the traps at once
+# (bash runs a trap only after a foreground command ends)
+bg() { "$@" & wait $!; }
 NET=(--host a:2,b:2 --mca plm_rsh_agent "$C/rsh" --mca plm_rsh_no_tree_spawn 1
      --mca btl_tcp_if_include "$SUBNET.0/24" --mca oob_tcp_if_include "$SUBNET.0/24")
 
@@ -61,13 +65,13 @@ D=$TMP/data; make_tiny_dataset "$D"
 invariance_cfg "$D"
 mkdir -p "$TMP/r1" && cd "$TMP/r1"
 t0=$SECONDS
-timeout 120 mpirun -np 1 "$BUILD/eir-dist" "${INV_CFG[@]}" > log.txt 2>&1 || { cat log.txt; fail "1 rank"; }
+bg timeout 120 mpirun -np 1 "$BUILD/eir-dist" "${INV_CFG[@]}" > log.txt 2>&1 || { cat log.txt; fail "1 rank"; }
 pass "1 rank trained in $((SECONDS - t0)) s"
 
 bytes() { on b cat /sys/class/net/eth0/statistics/rx_bytes /sys/class/net/eth0/statistics/tx_bytes | awk '{s += $1} END {print s}'; }
 mkdir -p "$TMP/r4" && cd "$TMP/r4"
 b0=$(bytes); t0=$SECONDS
-timeout 120 bash "$NC" exec "$C" a mpirun -np 4 "${NET[@]}" --mca btl tcp,self,vader "$BUILD/eir-dist" "${INV_CFG[@]}" \
+bg timeout 120 bash "$NC" exec "$C" a mpirun -np 4 "${NET[@]}" --mca btl tcp,self,vader "$BUILD/eir-dist" "${INV_CFG[@]}" \
   --g.basic_experiment.memory_dataset=False > log.txt 2>&1 || { cat log.txt; fail "4 ranks on a:2,b:2"; }
 secs=$((SECONDS - t0)); b1=$(bytes)
 grep -q "4 rank(s)" log.txt || { cat log.txt; fail "the log does not show 4 ranks"; }

@@ -63,7 +63,7 @@ dump_logs() {
 }
 
 start() {
-  local netdir cpus=${2:-2} i n state b nodes
+  local netdir cpus=${2:-2} i n state b
   netdir=$(cd "$1" && pwd)
   for b in munged mungekey slurmctld slurmd sinfo; do
     command -v "$b" >/dev/null || { echo "slurm-cluster: $b not found (scripts/install-deps.sh --ops)" >&2; return 1; }
@@ -83,7 +83,6 @@ start() {
     --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/munged.seed" \
     || { dump_logs; return 1; }
   chmod 755 "$dir/munge"
-  nodes=""
   {
     cat <<EOF
 # written by tests/multinode/slurm-cluster.sh: controller on sw, one slurmd per namespace node

@@ -32,6 +32,7 @@ chmod 755 "$TMP"  # munge's user must be able to enter the cluster folder
 N=$TMP/net S=$TMP/slurm
 cleanup() {
   local rc=$?
+  kill $(jobs -p) 2>/dev/null || true  # a wait_job in the background (see bg_out)
   bash "$SC" stop "$S" >/dev/null 2>&1 || true
   bash "$NC" down "$N" >/dev/null 2>&1 || true
   rm -rf "$TMP"
@@ -43,8 +44,11 @@ t0=$SECONDS
 bash "$NC" up "$N" 2 || fail "netns-cluster.sh up"
 # shellcheck disable=SC1091
 source "$N/cluster.env"
-conf=$(bash "$SC" start "$S" "$N" 2) || skip "the two-node Slurm cluster did not start (see above)"
-eval "$conf"
+# bg_out FILE cmd...: cmd's output to FILE, run in the background and waited for, so that a
+# TERM/INT reaches the traps at once (bash runs a trap only after a foreground command ends)
+bg_out() { local f=$1; shift; "$@" > "$f" & wait $!; }
+bg_out "$TMP/conf" bash "$SC" start "$S" "$N" 2 || skip "the two-node Slurm cluster did not start (see above)"
+eval "$(cat "$TMP/conf")"
 pass "Slurm on two namespace nodes (a, b; controller on sw, $SUBNET.0/24) up in $((SECONDS - t0)) s"
 
 on() { bash "$NC" exec "$N" "$@"; }  # on NODE cmd...: client commands run on the head node sw
@@ -80,7 +84,7 @@ submit() {  # submit NAME: sbatch -N 2 of train-multinode.sbatch from the reposi
 t0=$SECONDS
 j1=$(submit j1) || fail "sbatch refused job 1"
 out1=$TMP/j1/eir-dist-mn-$j1.out R1=$TMP/j1/run
-state=$(wait_job "$j1" 240)
+bg_out "$TMP/state" wait_job "$j1" 240; state=$(cat "$TMP/state")
 [ "$state" = COMPLETED ] && [ "$(job_field "$j1" ExitCode)" = 0:0 ] || { show_job "$j1" "$out1"; fail "job 1: $state"; }
 [ "$(job_field "$j1" NodeList)" = "a,b" ] || [ "$(job_field "$j1" NodeList)" = "a-b" ] || { show_job "$j1" "$out1"; fail "job 1 did not run on a and b"; }
 for msg in "2 node(s)" "srun --mpi=pmix" "4 rank(s), 4 rows per rank" "Training finished after 200 iterations"; do
@@ -125,7 +129,7 @@ done
 pass "kill -9 of rank pid $victim on b at iteration ~$at: job FAILED and every rank gone in $secs s; checkpoints load ($tmps unfinished temporaries left)"
 
 on sw scontrol requeue "$j2" || { show_job "$j2" "$out2"; fail "scontrol requeue $j2"; }
-state=$(wait_job "$j2" 240)
+bg_out "$TMP/state" wait_job "$j2" 240; state=$(cat "$TMP/state")
 [ "$state" = COMPLETED ] && [ "$(job_field "$j2" ExitCode)" = 0:0 ] || { show_job "$j2" "$out2"; fail "requeued job 2: $state"; }
 [ "$(job_field "$j2" Restarts)" = 1 ] || { show_job "$j2" "$out2"; fail "job 2 was not requeued exactly once"; }
 for msg in "resuming from $R2/training_state.safetensors (restart 1)" "Resumed from $R2 at iteration" "Training finished after 200 iterations" "eir-dist exited with code 0"; do
