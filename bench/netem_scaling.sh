@@ -5,6 +5,9 @@
 # `--host a:2,b:2` (4 ranks) over Open MPI's TCP transport, and the gradient all-reduce done
 # either in 1 MiB buckets during backward (EIR_DIST_BUCKET_MB=1) or as one blocking all-reduce
 # after backward (EIR_DIST_BUCKET_MB=0): the knobs and the synthetic data of bench/dist_overlap.sh.
+# Modes (--modes, any of): bucketed (1 MiB buckets), blocking (EIR_DIST_BUCKET_MB=0), and bucketN
+# for buckets of N MiB (bucket0.25, bucket4, bucket16: EIR_DIST_BUCKET_MB=N, 0 < N <= 65536), so
+# the bucket size can be tuned from the same runs (docs/scaling.md, "Past these machines").
 # Models: the tutorial model (examples/spam: d=64, 4 layers, 8 heads, windows of 128) at
 # max_length 256 as in dist_overlap.sh (823,490 parameters, 3.1 MiB of gradients), and one 11x
 # larger (d=256, 8 layers: 9,253,378 parameters, 35.3 MiB); the table shows each one's MiB.
@@ -15,7 +18,7 @@
 #
 # Usage: bench/netem_scaling.sh [--build DIR] [--repeats R] [--epochs E] [--ranks "2 4"]
 #          [--models "tutorial large"] [--networks "none 10gbit:0.1ms 1gbit:0.1ms 1gbit:1ms"]
-#          [--modes "bucketed blocking"] [--out FILE]
+#          [--modes "bucketed blocking bucket4 ..."] [--out FILE]
 # Defaults: the full measurement (all of the above, 3 repeats, 4 epochs of 7 steps each at a
 # global batch of 32); it takes hours on a 2-core machine (the larger model's step is seconds).
 # Needs root (network namespaces, tc). The namespaces are removed on exit, also when interrupted.
@@ -34,16 +37,36 @@ while [ $# -gt 0 ]; do
     --networks) NETWORKS=$2; shift 2 ;;
     --modes) MODES=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;  # the header comment; starts nothing
     *) die "unknown argument '$1' (--help)" ;;
   esac
 done
-[ -x "$BUILD/eir-dist" ] || die "$BUILD/eir-dist not found (--build DIR)"
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces, tc netem)"
 for r in $RANKS; do case $r in 2|4) ;; *) die "--ranks: 2 and/or 4 (ranks spread over the two nodes)" ;; esac; done
 for m in $MODELS; do case $m in tutorial|large) ;; *) die "--models: tutorial and/or large" ;; esac; done
-for m in $MODES; do case $m in bucketed|blocking) ;; *) die "--modes: bucketed and/or blocking" ;; esac; done
+# EIR_DIST_BUCKET_MB of a mode: bucketed 1, blocking 0, bucketN N (MiB); empty when not a mode
+mode_mb() {
+  case $1 in
+    bucketed) echo 1 ;;
+    blocking) echo 0 ;;
+    bucket*) [[ ${1#bucket} =~ ^[0-9]+(\.[0-9]+)?$ ]] \
+               && awk -v n="${1#bucket}" 'BEGIN {exit !(n > 0 && n <= 65536)}' && echo "${1#bucket}" ;;
+  esac
+}
+# the table's "all-reduce" text of a mode
+mode_text() {
+  case $1 in
+    blocking) echo "one blocking after backward" ;;
+    *) echo "$(mode_mb "$1") MiB buckets" ;;
+  esac
+}
+[ -n "$MODES" ] || die "--modes: at least one of bucketed, blocking, bucketN"
+for m in $MODES; do
+  [ -n "$(mode_mb "$m")" ] || die "--modes: bucketed (1 MiB buckets), blocking (one all-reduce after backward) or bucketN (N MiB buckets, 0 < N <= 65536, e.g. bucket4, bucket0.25), not '$m'"
+done
 for n in $NETWORKS; do [ "$n" = none ] || [[ $n =~ ^[0-9.]+[kmg]?bit:[0-9.]+m?s$ ]] || die "--networks: none or RATE:DELAY (e.g. 1gbit:0.1ms), not '$n'"; done
+# the arguments first (no root needed to be told they are wrong), then what the runs need
+[ -x "$BUILD/eir-dist" ] || die "$BUILD/eir-dist not found (--build DIR)"
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, tc netem)"
 
 NC=$here/tests/multinode/netns-cluster.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -89,7 +112,7 @@ model_args() {
 measure() {  # measure MODEL RANKS MODE
   local hosts mb log line sps steps
   hosts=$([ "$2" = 2 ] && echo a:1,b:1 || echo a:2,b:2)
-  mb=$([ "$3" = bucketed ] && echo 1 || echo 0)
+  mb=$(mode_mb "$3")
   log=$TMP/log.txt
   rm -rf "$TMP/run"
   # shellcheck disable=SC2046
@@ -138,7 +161,8 @@ bash "$NC" shape "$TMP/net" off
   echo "### Step time on two namespace nodes over a shaped network ($(date -u +%Y-%m-%d), $(getconf _NPROCESSORS_ONLN) CPUs, $REPEATS repeat(s), $EPOCHS epoch(s) x 7 steps, global batch $BATCH)"
   echo
   echo "Network: tc netem on each node's link (egress): rate and one-way delay (RATE:0ms without sch_netem: tbf, rate only); none = the bridge unshaped."
-  echo "bucketed = 1 MiB buckets reduced during backward; blocking = one all-reduce after backward."
+  echo "All-reduce: N MiB buckets = EIR_DIST_BUCKET_MB=N, each bucket reduced during backward as soon as it is done (bucketed: 1 MiB);"
+  echo "one blocking after backward = EIR_DIST_BUCKET_MB=0."
   echo "Step ms: median [min-max] over the repeats; wait: mean wait for the gradients after backward"
   echo "(median of the repeats); alone: one all-reduce of the whole buffer (median)."
   echo
@@ -151,7 +175,7 @@ bash "$NC" shape "$TMP/net" off
           rows=$(awk -v n="$net" -v m="$model" -v r="$np" -v o="$mode" '$1 == n && $2 == m && $3 == r && $4 == o' "$R")
           [ -n "$rows" ] || continue
           mib=$(echo "$rows" | awk 'NR == 1 {print $8}')
-          echo "| $net | $model ($mib MiB) | $np | $mode | $(echo "$rows" | awk '{print $5}' | stats) | $(echo "$rows" | awk '{print $6}' | stats | cut -d' ' -f1) | $(echo "$rows" | awk '{print $7}' | stats | cut -d' ' -f1) |"
+          echo "| $net | $model ($mib MiB) | $np | $(mode_text "$mode") | $(echo "$rows" | awk '{print $5}' | stats) | $(echo "$rows" | awk '{print $6}' | stats | cut -d' ' -f1) | $(echo "$rows" | awk '{print $7}' | stats | cut -d' ' -f1) |"
         done
       done
     done
