@@ -11,7 +11,8 @@ pkgs=(build-essential cmake pkg-config git ca-certificates curl
       libyaml-dev libjansson-dev libopenblas-dev libopenmpi-dev openmpi-bin
       libh2o-evloop-dev libssl-dev zlib1g-dev nghttp2-client openssl
       clang libomp-dev libclang-rt-dev  # clang + libFuzzer + its OpenMP: tests/fuzz
-      python3-h2)  # the HTTP/2 robustness checker, tests/h2/conformance.py
+      python3-h2  # the HTTP/2 robustness checker, tests/h2/conformance.py
+      iproute2)   # ip netns, tc: the nodes of tests/multinode/ (netns-cluster.sh)
 for arg in "$@"; do
   case $arg in
     --reference) pkgs+=(python3-numpy python3-torch python3-yaml python3-fastapi python3-uvicorn libtcmalloc-minimal4 libjemalloc2) ;;

@@ -81,3 +81,24 @@ model_config:
     fc_task_dim: 32
 EOT
 }
+
+# The rank-count invariance check (tests/cli/dist_invariance.sh, tests/multinode/mpi_train.sh):
+# the tiny dataset's config with mixing_alpha 0 and dropout, position dropout and stochastic
+# depth on; runs with any number of ranks must end with the same parameters within
+# INVARIANCE_RTOL (relative) and the same validation perf-average to 4 decimals.
+INVARIANCE_RTOL=1e-5
+invariance_cfg() {  # invariance_cfg DIR: sets INV_CFG to eir-dist's arguments for make_tiny_dataset DIR
+  local d=$1
+  INV_CFG=(--global_configs "$d/g.yaml" --input_configs "$d/i.yaml" --output_configs "$d/o.yaml"
+           --g.training_control.mixing_alpha=0.0 --i.model_config.model_init_config.dropout=0.1
+           --i.model_config.position_dropout=0.1 --o.model_config.model_init_config.stochastic_depth_p=0.3)
+}
+# compare_runs RUN_A RUN_B NAME: the two run folders agree as above (fails the test otherwise)
+compare_runs() {
+  local a=$1 b=$2 name=$3
+  "$BUILD/st_compare" "$a/training_state.safetensors" "$b/training_state.safetensors" params "$INVARIANCE_RTOL" \
+    || fail "$name: parameters differ"
+  cut -d, -f1,3 "$a/validation_average_history.log" | awk -F, 'NR>1{printf "%s,%.4f\n",$1,$2}' > "$TMP/v1"
+  cut -d, -f1,3 "$b/validation_average_history.log" | awk -F, 'NR>1{printf "%s,%.4f\n",$1,$2}' > "$TMP/v2"
+  cmp "$TMP/v1" "$TMP/v2" || { paste "$TMP/v1" "$TMP/v2"; fail "$name: validation perf-average differs"; }
+}
