@@ -25,7 +25,13 @@
 
 #define ATT_RB 4      // query rows handled together (their keys/values are loaded once)
 #define ATT_LANES AK_VL  // key chunk of the score loops (W is padded to a multiple of 16)
+#if AK_VL == 16 && defined(EIR_KERNEL_WIDE)
+// the 16-lane helpers are built for the AVX-512 kernels they are inlined into (their 64-byte
+// vector arguments then have a native ABI: no -Wpsabi notes)
+#define ALWAYS_INLINE inline __attribute__((always_inline, target("arch=x86-64-v4")))
+#else
 #define ALWAYS_INLINE inline __attribute__((always_inline))
+#endif
 
 typedef struct {
     int W, Wp, d, dh, heads;  // Wp: W rounded up to 16 (row stride of the key-major buffers)
@@ -76,7 +82,15 @@ static const vi LANEV = {0, 1, 2, 3, 4, 5, 6, 7};
 static ALWAYS_INLINE vf splatv(float x) { return (vf){0} + x; }
 // m ? a : b lane by lane (m: all ones or zero per lane, as vector comparisons give)
 static ALWAYS_INLINE vf vsel(vi m, vf a, vf b) { return (vf)((m & (vi)a) | (~m & (vi)b)); }
+#if AK_VL == 16 && defined(EIR_KERNEL_WIDE)
+#include <immintrin.h>
+// AVX-512 has the single instructions that GCC's generic vectors spell in several: vmaxps for the
+// maximum (a comparison + blend otherwise), vscalefps for 2^n in the exponential.
+static ALWAYS_INLINE vf vmax(vf a, vf b) { return (vf)_mm512_max_ps((__m512)a, (__m512)b); }
+#define AK_SCALEF 1
+#else
 static ALWAYS_INLINE vf vmax(vf a, vf b) { return vsel(a > b, a, b); }
+#endif
 #if AK_VL == 16
 #define AK_SWAPS {8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}, {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}, \
     {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}, {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}
@@ -112,8 +126,12 @@ static ALWAYS_INLINE vf expv(vf x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
+#ifdef AK_SCALEF
+    return (vf)_mm512_scalef_ps((__m512)p, (__m512)n);
+#else
     vi bits = ((vi)t - 0x4B400000 + 127) << 23;  // t's mantissa holds n: 2^n
     return p * (vf)bits;
+#endif
 }
 // Natural log on AK_VL lanes for positive normal floats (here sums of exponentials, >= 1): Cephes'
 // logf (mantissa in [sqrt(1/2), sqrt(2)), degree-8 polynomial, about 1 ulp), vectorised.
@@ -164,6 +182,40 @@ static ALWAYS_INLINE v8 pair_reduce(vf x) {
     return o;
 }
 #endif
+
+// out[t] = the sum of a[t]'s lanes, t < 8: three rounds of two-vector shuffles that halve the
+// partial sums of two features at a time, then one permutation into feature order.
+static ALWAYS_INLINE v8 reduce8(const vf a[8]) {
+#if AK_VL == 16
+    vf u[4], v[2];
+    for (int k = 0; k < 4; k++)  // u[k]: lanes 0-7 partials of feature 2k, 8-15 of 2k+1
+        u[k] = __builtin_shuffle(a[2 * k], a[2 * k + 1], (vi){0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}) +
+               __builtin_shuffle(a[2 * k], a[2 * k + 1], (vi){8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
+    for (int k = 0; k < 2; k++)  // v[k]: 4 lanes each of features 4k, 4k+2, 4k+1, 4k+3
+        v[k] = __builtin_shuffle(u[2 * k], u[2 * k + 1], (vi){0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27}) +
+               __builtin_shuffle(u[2 * k], u[2 * k + 1], (vi){4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31});
+    // w: 2 lanes each of features 0, 4, 2, 6, 1, 5, 3, 7
+    vf w = __builtin_shuffle(v[0], v[1], (vi){0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29}) +
+           __builtin_shuffle(v[0], v[1], (vi){2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31});
+    w += __builtin_shuffle(w, (vi){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
+    vf z = __builtin_shuffle(w, (vi){0, 8, 4, 12, 2, 10, 6, 14, 0, 8, 4, 12, 2, 10, 6, 14});
+    v8 o;
+    memcpy(&o, &z, sizeof o);
+    return o;
+#else
+    vf u[4], v[2];
+    for (int k = 0; k < 4; k++)  // u[k]: lanes 0-3 partials of feature 2k, 4-7 of 2k+1
+        u[k] = __builtin_shuffle(a[2 * k], a[2 * k + 1], (vi){0, 1, 2, 3, 8, 9, 10, 11}) +
+               __builtin_shuffle(a[2 * k], a[2 * k + 1], (vi){4, 5, 6, 7, 12, 13, 14, 15});
+    for (int k = 0; k < 2; k++)  // v[k]: 2 lanes each of features 4k, 4k+2, 4k+1, 4k+3
+        v[k] = __builtin_shuffle(u[2 * k], u[2 * k + 1], (vi){0, 1, 8, 9, 4, 5, 12, 13}) +
+               __builtin_shuffle(u[2 * k], u[2 * k + 1], (vi){2, 3, 10, 11, 6, 7, 14, 15});
+    // w: features 0, 4, 2, 6, 1, 5, 3, 7
+    vf w = __builtin_shuffle(v[0], v[1], (vi){0, 8, 2, 10, 4, 12, 6, 14}) +
+           __builtin_shuffle(v[0], v[1], (vi){1, 9, 3, 11, 5, 13, 7, 15});
+    return (v8)__builtin_shuffle(w, (vi){0, 4, 2, 6, 1, 5, 3, 7});
+#endif
+}
 
 // dst[t][j0 + i] = rows[i][t] for 8 rows of 8 (rows i >= n are zero): an 8 x 8 transpose in
 // three rounds of two-vector shuffles instead of 64 scalar stores.
@@ -276,16 +328,6 @@ static ALWAYS_INLINE void block_rows_times(v8 o[ATT_RB][8], const float *P, int 
         for (int c = 0; c < DH / 8; c++) o[r][c] += o2[r][c];
 }
 
-#if AK_VL == 16
-// o[r] (key-pair accumulator) += sum_{j < jn} P[r][j] * M[j] for M in key pairs (PAIR).
-static ALWAYS_INLINE void block_rows_times_pairs(vf o[ATT_RB], const float *P, int Wp, const float *MP, int jn,
-                                                 const int R) {
-    for (int p = 0; p < (jn + 1) / 2; p++) {
-        vf m = ldv(MP + 16 * p);
-        for (int r = 0; r < R; r++) o[r] += bcast_pair(P + (size_t)r * Wp + 2 * p) * m;
-    }
-}
-#endif
 
 // Rows i0 .. i0+R-1 of one unit: scores, softmax (+ dropout), P.V. The row's 1/sum (and the
 // dropout's 1/(1-p)) multiply the output, not each probability.
@@ -300,6 +342,34 @@ static ALWAYS_INLINE void fwd_block(const AttnShape *a, const AttnScratch *sc, i
     const int jn = a->causal ? i0 + R : W;  // keys any row of the block can see
     const int nblk = (jn + ATT_LANES - 1) / ATT_LANES;
     block_scores(sc->S, qs, sc->KT, Wp, jn, R, DH);
+    if (DH == 8 && AK_VL == 16) {
+        // Head dim 8 at 16 lanes: each row's exponentials go straight into P.V against the transposed values
+        // (8 accumulators along the keys, summed at the end), never stored or broadcast.
+        float *o0 = out + (size_t)i0 * a->d + head * DH;
+        for (int r = 0; r < R; r++) {
+            const int i = i0 + r, jr = a->causal ? i + 1 : W, nfull = jr / ATT_LANES, rem = jr % ATT_LANES;
+            const float *s = sc->S + (size_t)r * Wp;
+            vf mv = splatv(-INFINITY);
+            for (int c = 0; c < nfull; c++) mv = vmax(mv, ldv(s + ATT_LANES * c));
+            if (rem) mv = vmax(mv, vsel(LANEV < rem, ldv(s + ATT_LANES * nfull), splatv(-INFINITY)));
+            const float m = hmaxv(mv);
+            vf sum = {0}, acc[8];
+            for (int t = 0; t < 8; t++) acc[t] = (vf){0};
+            const uint32_t e_row = (uint32_t)i * (uint32_t)W;
+            for (int c = 0; c < nfull + (rem > 0); c++) {
+                vf e = expv(ldv(s + ATT_LANES * c) - m);
+                if (c == nfull) e = vsel(LANEV < rem, e, (vf){0});
+                sum += e;
+                if (a->thr)
+                    e = vsel(keepv(mask, e_row + (uint32_t)(ATT_LANES * c), c == nfull ? rem : ATT_LANES), e, (vf){0});
+                for (int t = 0; t < 8; t++) acc[t] += e * ldv(sc->VT + (size_t)t * Wp + ATT_LANES * c);
+            }
+            const float tot = hsumv(sum);
+            sc->rmax[i] = m, sc->rsum[i] = tot;  // lse once the unit is done (unit_forward)
+            st8(o0 + (size_t)r * a->d, reduce8(acc) * ((a->thr ? a->keep_scale : 1.0f) / tot));
+        }
+        return;
+    }
     for (int r = 0; r < R; r++) {
         const int i = i0 + r, jr = a->causal ? i + 1 : W, nfull = jr / ATT_LANES, rem = jr % ATT_LANES;
         float *s = sc->S + (size_t)r * Wp;
@@ -329,15 +399,6 @@ static ALWAYS_INLINE void fwd_block(const AttnShape *a, const AttnScratch *sc, i
         rs[r] = (a->thr ? a->keep_scale : 1.0f) / tot;
     }
     float *o0 = out + (size_t)i0 * a->d + head * DH;
-#if AK_VL == 16
-    if (PAIR) {
-        vf o[ATT_RB];
-        for (int r = 0; r < R; r++) o[r] = (vf){0};
-        block_rows_times_pairs(o, sc->S, Wp, sc->V, jn, R);
-        for (int r = 0; r < R; r++) st8(o0 + (size_t)r * a->d, pair_reduce(o[r]) * rs[r]);
-        return;
-    }
-#endif
     if (DH % 8 == 0) {
         v8 o[ATT_RB][8];
         for (int r = 0; r < R; r++)
@@ -359,8 +420,12 @@ static ALWAYS_INLINE void unit_forward(float *out, float *lse, uint32_t *mask, c
                                        int head, const DropoutKey *key, uint64_t sample, uint64_t e_base, float *scr,
                                        const int DH, const bool PAIR) {
     AttnScratch sc = scratch_views(scr, a, DH);
-    gather_one(sc.KT, NULL, qkv + a->d + head * DH, 3 * a->d, a, DH, PAIR);     // keys, for the scores
-    gather_one(NULL, sc.V, qkv + 2 * a->d + head * DH, 3 * a->d, a, DH, PAIR);  // values, for P.V
+    gather_one(sc.KT, NULL, qkv + a->d + head * DH, 3 * a->d, a, DH, PAIR);  // keys, for the scores
+    // values, for P.V: transposed where fwd_block fuses the rows (head dim 8 at 16 lanes), else as rows
+    if (DH == 8 && AK_VL == 16)
+        gather_one(sc.VT, NULL, qkv + 2 * a->d + head * DH, 3 * a->d, a, DH, false);
+    else
+        gather_one(NULL, sc.V, qkv + 2 * a->d + head * DH, 3 * a->d, a, DH, false);
     // the unit's W*W keep decisions are one contiguous run of the sample's stream
     if (a->thr) dropout_keep_bits(mask, key->seed, key->purpose, key->step, sample, e_base, a->W * a->W, a->thr);
     int i0 = 0;

@@ -12,7 +12,8 @@
 #include "train/trainer.h"
 
 int train_options_read_env(TrainOptions *opt, char *err, size_t errlen) {
-    opt->bucket_mb = 1.0;
+    // 4 MiB: the best single size in bench/netem_scaling.sh's measurements (docs/scaling.md)
+    opt->bucket_mb = 4.0;
     opt->interrupt_at = 0;
     opt->gpu_comm_mpi = false;
     if (split_seed_from_env(&opt->seed, err, errlen) != 0) return -1;

@@ -47,7 +47,7 @@ typedef struct {
     bool cuda;                  // train on this rank's GPU (CUDA backend) instead of the CPU
     int cuda_math;              // CudaMath of the matrix products: 0 fp32, 1 tf32, 2 bf16
     // environment knobs, read once at start-up (train_options_read_env)
-    double bucket_mb;           // EIR_DIST_BUCKET_MB: gradient bucket size (1; 0 = one blocking all-reduce)
+    double bucket_mb;           // EIR_DIST_BUCKET_MB: gradient bucket size (4; 0 = one blocking all-reduce)
     long interrupt_at;          // EIR_DIST_INTERRUPT_AT: act as if SIGUSR1 came in this iteration (0: never)
     bool gpu_comm_mpi;          // EIR_DIST_GPU_COMM=mpi: GPU gradients over MPI on host copies, not NCCL
     uint64_t seed;              // EIR_SEED: the train/valid split and every random stream (0 when unset, as EIR)
