@@ -55,7 +55,8 @@ static void print_usage(FILE *f) {
             "\n"
             "Environment: EIR_SEED (integer seed of the split and all randomness, default 0);\n"
             "  EIR_CUDA_DEVICE (GPU of this rank; default: the local rank), EIR_DIST_GPU_COMM=nccl|mpi\n"
-            "  (gradient all-reduce between GPU ranks, default nccl), EIR_DIST_BUCKET_MB (bucket size, 4).\n"
+            "  (gradient all-reduce between GPU ranks, default nccl), EIR_DIST_BUCKET_MB (gradient bucket\n"
+            "  size in MiB; default 0 = one blocking all-reduce on CPUs, 4 on GPUs).\n"
             "Exit codes: 0 success, 1 internal or system failure, 2 bad configuration, data or arguments.\n",
             cli_config_usage());
 }

@@ -18,7 +18,7 @@ static void cpu_init(Trainer *t) {
     Model *m = &t->model;
     t->dev_state = calloc_check(1, sizeof(CpuDevice));
     model_alloc_activations(m, t->local_rows > t->valid_chunk ? t->local_rows : t->valid_chunk);
-    grad_reduce_init(&t->reducer, t->comm, m->grads_memory, m->num_parameters, (size_t)(t->opt.bucket_mb * 1024 * 1024));
+    grad_reduce_init(&t->reducer, t->comm, m->grads_memory, m->num_parameters, train_bucket_bytes(&t->opt, false));
     if (t->comm->size > 1) {
         // the cost to hide: one blocking all-reduce of the whole gradient buffer
         comm_barrier(t->comm);

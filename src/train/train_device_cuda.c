@@ -57,7 +57,7 @@ static void gpu_init(Trainer *t) {
             c->size == 1 ? "one rank" : d->nccl ? "NCCL" : "MPI (EIR_DIST_GPU_COMM=mpi)");
     if (d->nccl)
         grad_reduce_nccl_init(&d->reducer, d->nccl, d->g.grads, t->model.num_parameters,
-                              (size_t)(t->opt.bucket_mb * 1024 * 1024));
+                              train_bucket_bytes(&t->opt, true));
     if (d->mpi_fallback || t->cfg->global.optimization.gradient_noise > 0)
         d->host_grads = malloc_check(t->model.num_parameters * sizeof(float));
     d->logits = calloc_check((size_t)t->n_targets, sizeof(float *));

@@ -11,9 +11,14 @@
 #include "data/split.h"
 #include "train/trainer.h"
 
+size_t train_bucket_bytes(const TrainOptions *opt, bool gpu) {
+    double mb = opt->bucket_mb >= 0 ? opt->bucket_mb : gpu ? 4.0 : 0.0;
+    return (size_t)(mb * 1024 * 1024);
+}
+
 int train_options_read_env(TrainOptions *opt, char *err, size_t errlen) {
-    // 4 MiB: the best single size in bench/netem_scaling.sh's measurements (docs/scaling.md)
-    opt->bucket_mb = 4.0;
+    // -1: the device's default (train_bucket_bytes): measured in docs/scaling.md, "A slower network"
+    opt->bucket_mb = -1.0;
     opt->interrupt_at = 0;
     opt->gpu_comm_mpi = false;
     if (split_seed_from_env(&opt->seed, err, errlen) != 0) return -1;

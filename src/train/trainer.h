@@ -47,7 +47,8 @@ typedef struct {
     bool cuda;                  // train on this rank's GPU (CUDA backend) instead of the CPU
     int cuda_math;              // CudaMath of the matrix products: 0 fp32, 1 tf32, 2 bf16
     // environment knobs, read once at start-up (train_options_read_env)
-    double bucket_mb;           // EIR_DIST_BUCKET_MB: gradient bucket size (4; 0 = one blocking all-reduce)
+    double bucket_mb;           // EIR_DIST_BUCKET_MB: gradient bucket size (0 = one blocking all-reduce;
+                                // unset, -1: train_bucket_bytes picks the device's default)
     long interrupt_at;          // EIR_DIST_INTERRUPT_AT: act as if SIGUSR1 came in this iteration (0: never)
     bool gpu_comm_mpi;          // EIR_DIST_GPU_COMM=mpi: GPU gradients over MPI on host copies, not NCCL
     uint64_t seed;              // EIR_SEED: the train/valid split and every random stream (0 when unset, as EIR)
@@ -83,3 +84,8 @@ int train_run(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm, uint64_
 
 // Names and files of the run folder (spec §5).
 char *run_checkpoint_name(const char *output_folder, long iteration, double score);
+
+// Gradient bucket size in bytes for a device: EIR_DIST_BUCKET_MB when set, else 0 (one blocking
+// all-reduce after backward) for CPU ranks, whose communication thread would take backward's
+// cycles on nodes where every core computes, and 4 MiB for GPU ranks (NCCL on its own stream).
+size_t train_bucket_bytes(const TrainOptions *opt, bool gpu);

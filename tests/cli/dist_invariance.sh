@@ -14,7 +14,12 @@ run() {  # run NAME NP [extra args]
 run r1 1
 run r2 2
 run r4 4 --g.basic_experiment.memory_dataset=False
-for r in r2 r4; do
+# the communication thread's path: buckets of 16 KiB, several per step (CPU ranks default to one
+# blocking all-reduce after backward)
+EIR_DIST_BUCKET_MB=0.015625 run r2b 2
+nb=$(sed -n 's/.*gradient all-reduce: .* in \([0-9]*\) bucket(s) per step.*/\1/p' "$TMP/r2b/log.txt" | head -1)
+[ "${nb:-0}" -ge 2 ] || { grep 'gradient all-reduce' "$TMP/r2b/log.txt"; fail "r2b should reduce several buckets per step"; }
+for r in r2 r4 r2b; do
   # parameters within INVARIANCE_RTOL, validation metrics to the printed precision of 4 decimals
   compare_runs "$TMP/r1/run" "$TMP/$r/run" "$r against 1 rank"
 done
