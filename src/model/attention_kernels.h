@@ -72,6 +72,15 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 #define stv(p, x) (*(vfu *)(p) = (x))
 #define ld8(p) (*(const v8u *)(p))
 #define st8(p, x) (*(v8u *)(p) = (x))
+// Shuffles with constant lane indices: GCC's __builtin_shuffle takes them as an integer vector of
+// type T, clang's __builtin_shufflevector as arguments.
+#if defined(__clang__)
+#define SHUF2(T, a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#define SHUF1(T, a, ...) __builtin_shufflevector(a, a, __VA_ARGS__)
+#else
+#define SHUF2(T, a, b, ...) __builtin_shuffle(a, b, (T){__VA_ARGS__})
+#define SHUF1(T, a, ...) __builtin_shuffle(a, (T){__VA_ARGS__})
+#endif
 #if AK_VL == 16
 typedef double v8d __attribute__((vector_size(64)));
 static const vi LANEV = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
@@ -91,23 +100,26 @@ static ALWAYS_INLINE vf vmax(vf a, vf b) { return (vf)_mm512_max_ps((__m512)a, (
 #else
 static ALWAYS_INLINE vf vmax(vf a, vf b) { return vsel(a > b, a, b); }
 #endif
-#if AK_VL == 16
-#define AK_SWAPS {8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}, {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11}, \
-    {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13}, {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14}
-#define AK_NSWAPS 4
-#else
-#define AK_SWAPS {4, 5, 6, 7, 0, 1, 2, 3}, {2, 3, 0, 1, 6, 7, 4, 5}, {1, 0, 3, 2, 5, 4, 7, 6}
-#define AK_NSWAPS 3
-#endif
 // Sum / maximum over the lanes, by halving swaps (every lane ends with the result).
+#if AK_VL == 16
+#define AK_HALVINGS(OP, x)                                                                  \
+    x = OP(x, SHUF1(vi, x, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));        \
+    x = OP(x, SHUF1(vi, x, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));        \
+    x = OP(x, SHUF1(vi, x, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));        \
+    x = OP(x, SHUF1(vi, x, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
+#else
+#define AK_HALVINGS(OP, x)                                   \
+    x = OP(x, SHUF1(vi, x, 4, 5, 6, 7, 0, 1, 2, 3));        \
+    x = OP(x, SHUF1(vi, x, 2, 3, 0, 1, 6, 7, 4, 5));        \
+    x = OP(x, SHUF1(vi, x, 1, 0, 3, 2, 5, 4, 7, 6));
+#endif
+static ALWAYS_INLINE vf vadd(vf a, vf b) { return a + b; }
 static ALWAYS_INLINE float hsumv(vf x) {
-    static const vi sw[AK_NSWAPS] = {AK_SWAPS};
-    for (int k = 0; k < AK_NSWAPS; k++) x += __builtin_shuffle(x, sw[k]);
+    AK_HALVINGS(vadd, x)
     return x[0];
 }
 static ALWAYS_INLINE float hmaxv(vf x) {
-    static const vi sw[AK_NSWAPS] = {AK_SWAPS};
-    for (int k = 0; k < AK_NSWAPS; k++) x = vmax(x, __builtin_shuffle(x, sw[k]));
+    AK_HALVINGS(vmax, x)
     return x[0];
 }
 // exp_approx (simd.h) on AK_VL lanes, for arguments <= 0 (a score minus its row maximum or
@@ -175,8 +187,8 @@ static ALWAYS_INLINE vf bcast_pair(const float *p) {
 }
 // Lanes 2t and 2t+1 of a key-pair accumulator summed: the 8 features of one row.
 static ALWAYS_INLINE v8 pair_reduce(vf x) {
-    x += __builtin_shuffle(x, (vi){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
-    vf y = __builtin_shuffle(x, (vi){0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14});
+    x += SHUF1(vi, x, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    vf y = SHUF1(vi, x, 0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
     v8 o;
     memcpy(&o, &y, sizeof o);
     return o;
@@ -189,31 +201,31 @@ static ALWAYS_INLINE v8 reduce8(const vf a[8]) {
 #if AK_VL == 16
     vf u[4], v[2];
     for (int k = 0; k < 4; k++)  // u[k]: lanes 0-7 partials of feature 2k, 8-15 of 2k+1
-        u[k] = __builtin_shuffle(a[2 * k], a[2 * k + 1], (vi){0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}) +
-               __builtin_shuffle(a[2 * k], a[2 * k + 1], (vi){8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
+        u[k] = SHUF2(vi, a[2 * k], a[2 * k + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+               SHUF2(vi, a[2 * k], a[2 * k + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
     for (int k = 0; k < 2; k++)  // v[k]: 4 lanes each of features 4k, 4k+2, 4k+1, 4k+3
-        v[k] = __builtin_shuffle(u[2 * k], u[2 * k + 1], (vi){0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27}) +
-               __builtin_shuffle(u[2 * k], u[2 * k + 1], (vi){4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31});
+        v[k] = SHUF2(vi, u[2 * k], u[2 * k + 1], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27) +
+               SHUF2(vi, u[2 * k], u[2 * k + 1], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
     // w: 2 lanes each of features 0, 4, 2, 6, 1, 5, 3, 7
-    vf w = __builtin_shuffle(v[0], v[1], (vi){0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29}) +
-           __builtin_shuffle(v[0], v[1], (vi){2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31});
-    w += __builtin_shuffle(w, (vi){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
-    vf z = __builtin_shuffle(w, (vi){0, 8, 4, 12, 2, 10, 6, 14, 0, 8, 4, 12, 2, 10, 6, 14});
+    vf w = SHUF2(vi, v[0], v[1], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29) +
+           SHUF2(vi, v[0], v[1], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    w += SHUF1(vi, w, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    vf z = SHUF1(vi, w, 0, 8, 4, 12, 2, 10, 6, 14, 0, 8, 4, 12, 2, 10, 6, 14);
     v8 o;
     memcpy(&o, &z, sizeof o);
     return o;
 #else
     vf u[4], v[2];
     for (int k = 0; k < 4; k++)  // u[k]: lanes 0-3 partials of feature 2k, 4-7 of 2k+1
-        u[k] = __builtin_shuffle(a[2 * k], a[2 * k + 1], (vi){0, 1, 2, 3, 8, 9, 10, 11}) +
-               __builtin_shuffle(a[2 * k], a[2 * k + 1], (vi){4, 5, 6, 7, 12, 13, 14, 15});
+        u[k] = SHUF2(vi, a[2 * k], a[2 * k + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+               SHUF2(vi, a[2 * k], a[2 * k + 1], 4, 5, 6, 7, 12, 13, 14, 15);
     for (int k = 0; k < 2; k++)  // v[k]: 2 lanes each of features 4k, 4k+2, 4k+1, 4k+3
-        v[k] = __builtin_shuffle(u[2 * k], u[2 * k + 1], (vi){0, 1, 8, 9, 4, 5, 12, 13}) +
-               __builtin_shuffle(u[2 * k], u[2 * k + 1], (vi){2, 3, 10, 11, 6, 7, 14, 15});
+        v[k] = SHUF2(vi, u[2 * k], u[2 * k + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
+               SHUF2(vi, u[2 * k], u[2 * k + 1], 2, 3, 10, 11, 6, 7, 14, 15);
     // w: features 0, 4, 2, 6, 1, 5, 3, 7
-    vf w = __builtin_shuffle(v[0], v[1], (vi){0, 8, 2, 10, 4, 12, 6, 14}) +
-           __builtin_shuffle(v[0], v[1], (vi){1, 9, 3, 11, 5, 13, 7, 15});
-    return (v8)__builtin_shuffle(w, (vi){0, 4, 2, 6, 1, 5, 3, 7});
+    vf w = SHUF2(vi, v[0], v[1], 0, 8, 2, 10, 4, 12, 6, 14) +
+           SHUF2(vi, v[0], v[1], 1, 9, 3, 11, 5, 13, 7, 15);
+    return (v8)SHUF1(vi, w, 0, 4, 2, 6, 1, 5, 3, 7);
 #endif
 }
 
@@ -226,22 +238,22 @@ static ALWAYS_INLINE void transpose8_store(float *dst, int ld_dst, int j0, const
         if (i < n) r[i] = ld8(src + (size_t)i * ld_src);
     }
     for (int k = 0; k < 4; k++) {
-        a[2 * k] = __builtin_shuffle(r[2 * k], r[2 * k + 1], (v8i){0, 8, 1, 9, 2, 10, 3, 11});
-        a[2 * k + 1] = __builtin_shuffle(r[2 * k], r[2 * k + 1], (v8i){4, 12, 5, 13, 6, 14, 7, 15});
+        a[2 * k] = SHUF2(v8i, r[2 * k], r[2 * k + 1], 0, 8, 1, 9, 2, 10, 3, 11);
+        a[2 * k + 1] = SHUF2(v8i, r[2 * k], r[2 * k + 1], 4, 12, 5, 13, 6, 14, 7, 15);
     }
     // c[0]: t 0,1 of rows 0-3; c[1]: t 2,3 of rows 0-3; c[2], c[3]: the same of rows 4-7; c[4..7]: t 4-7
     for (int h = 0; h < 2; h++)
         for (int g = 0; g < 2; g++) {
             v8 x = a[4 * g + h], y = a[4 * g + 2 + h];
-            c[4 * h + 2 * g] = __builtin_shuffle(x, y, (v8i){0, 1, 8, 9, 2, 3, 10, 11});
-            c[4 * h + 2 * g + 1] = __builtin_shuffle(x, y, (v8i){4, 5, 12, 13, 6, 7, 14, 15});
+            c[4 * h + 2 * g] = SHUF2(v8i, x, y, 0, 1, 8, 9, 2, 3, 10, 11);
+            c[4 * h + 2 * g + 1] = SHUF2(v8i, x, y, 4, 5, 12, 13, 6, 7, 14, 15);
         }
     for (int h = 0; h < 2; h++)
         for (int q = 0; q < 2; q++) {
             v8 x = c[4 * h + q], y = c[4 * h + 2 + q];
             int t = 4 * h + 2 * q;
-            st8(dst + (size_t)t * ld_dst + j0, __builtin_shuffle(x, y, (v8i){0, 1, 2, 3, 8, 9, 10, 11}));
-            st8(dst + (size_t)(t + 1) * ld_dst + j0, __builtin_shuffle(x, y, (v8i){4, 5, 6, 7, 12, 13, 14, 15}));
+            st8(dst + (size_t)t * ld_dst + j0, SHUF2(v8i, x, y, 0, 1, 2, 3, 8, 9, 10, 11));
+            st8(dst + (size_t)(t + 1) * ld_dst + j0, SHUF2(v8i, x, y, 4, 5, 6, 7, 12, 13, 14, 15));
         }
 }
 
@@ -261,14 +273,13 @@ static ALWAYS_INLINE void gather_one(float *MT, float *M, const float *x, int ld
             for (int j = W; j < Wp; j++) MT[(size_t)t * Wp + j] = 0.0f;
     }
     if (M && PAIR) {
-        const v8i lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
         for (int p = 0; p < Wp / 2; p++) {
             int j = 2 * p;
             v8 x0 = {0}, x1 = {0};
             if (j < W) x0 = ld8(x + (size_t)j * ld);
             if (j + 1 < W) x1 = ld8(x + (size_t)(j + 1) * ld);
-            st8(M + 16 * p, __builtin_shuffle(x0, x1, lo));
-            st8(M + 16 * p + 8, __builtin_shuffle(x0, x1, hi));
+            st8(M + 16 * p, SHUF2(v8i, x0, x1, 0, 8, 1, 9, 2, 10, 3, 11));
+            st8(M + 16 * p + 8, SHUF2(v8i, x0, x1, 4, 12, 5, 13, 6, 14, 7, 15));
         }
     } else if (M) {
         for (int j = 0; j < W; j++) memcpy(M + (size_t)j * DH, x + (size_t)j * ld, sizeof(float) * DH);
@@ -490,14 +501,13 @@ static ALWAYS_INLINE void bwd_block(const AttnShape *a, const AttnScratch *sc, i
     if (PAIR) {
         // dq[r] = sum_j dS[r][j] k_j; dK_j += dS[r][j] q_r (scaled); dV_j += p'[r][j] dO_r
         vf dq[ATT_RB], qd[ATT_RB], gd[ATT_RB];
-        const vi dup = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7};
         for (int r = 0; r < R; r++) {
             vf q16 = {0}, g16 = {0};
             memcpy(&q16, qs[r], 8 * sizeof(float));
             memcpy(&g16, gs[r], 8 * sizeof(float));
             dq[r] = (vf){0};
-            qd[r] = __builtin_shuffle(q16, dup);
-            gd[r] = __builtin_shuffle(g16, dup);
+            qd[r] = SHUF1(vi, q16, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+            gd[r] = SHUF1(vi, g16, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
         }
         for (int pi = 0; pi < (jn + 1) / 2; pi++) {
             vf kp = ldv(sc->K + 16 * pi), dk = ldv(sc->dK + 16 * pi), dv = ldv(sc->dV + 16 * pi);
@@ -572,9 +582,8 @@ static ALWAYS_INLINE void unit_backward(float *dqkv, const float *dout, const fl
     float *dk = dqkv + a->d + head * DH, *dv = dqkv + 2 * a->d + head * DH;
 #if AK_VL == 16
     if (PAIR) {
-        const vi split = {0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15};
         for (int p = 0; p < (W + 1) / 2; p++) {
-            vf k2 = __builtin_shuffle(ldv(sc.dK + 16 * p), split), v2 = __builtin_shuffle(ldv(sc.dV + 16 * p), split);
+            vf k2 = SHUF1(vi, ldv(sc.dK + 16 * p), 0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15), v2 = SHUF1(vi, ldv(sc.dV + 16 * p), 0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
             float kb[16], vb[16];
             memcpy(kb, &k2, sizeof kb);
             memcpy(vb, &v2, sizeof vb);
