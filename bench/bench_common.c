@@ -35,6 +35,11 @@ double bench_forward_flops(const ModelConfig *mc) {
                            + 2 * 2 * T * W * d                  // QK^T and PV inside each window
                            + 2 * T * d * 2 * F + 2 * T * F * d;  // w1, w2, w3
         f += s->layers * per_layer;
+        if (s->global_layers > 0) {  // beyond EIR: projections in and out, layers over C windows
+            double C = s->n_windows, Dg = s->global_d, Fg = s->global_ffn;
+            f += 2 * 2 * C * d * Dg;
+            f += s->global_layers * (2 * C * Dg * 4 * Dg + 2 * 2 * C * C * Dg + 2 * C * Dg * 3 * Fg);
+        }
     }
     int in = mc->fusion_in;
     for (int b = 0; b < mc->fusion_layers; b++) {

@@ -105,6 +105,15 @@ static const BadCase k_cases[] = {
      {"input.yaml:8:16: ", "model_config.window_size", "128 is larger than input_type_info.max_length = 64"}},
     {0, I_BASE "model_config:\n  window_size: -1\n", 0, 0, 0, 0, 0,
      {"input.yaml:6:16: ", "model_config.window_size", "expected an integer >= 0, found -1"}},
+    // the global stage (beyond EIR) needs windows, and heads that divide its width
+    {0, I_BASE "model_config:\n  model_init_config:\n    global_layers: 2\n", 0, 0, 0, 0, 0,
+     {"input.yaml:7:20: ", "model_config.model_init_config.global_layers", "2 needs model_config.window_size > 0"}},
+    {0, I_BASE "model_config:\n  window_size: 64\n  model_init_config:\n    global_layers: 1\n    global_heads: 3\n",
+     0, 0, 0, 0, 0,
+     {"input.yaml:8:20: ", "model_config.model_init_config.global_embedding_dim",
+      "64 is not divisible by global_heads = 3"}},
+    {0, I_BASE "model_config:\n  model_init_config:\n    global_layers: -1\n", 0, 0, 0, 0, 0,
+     {"input.yaml:7:20: ", "model_config.model_init_config.global_layers", "expected an integer in [0, 4094], found -1"}},
 
     // ---- missing required keys
     {"basic_experiment:\n  n_epochs: 3\n", 0, 0, 0, 0, 0, 0,

@@ -62,6 +62,7 @@ static void check_defaults(const ConfigSchema *sc, const void *base) {
     for (int i = 0; i < sc->n_keys; i++) {
         const ConfigKey *k = &sc->keys[i];
         if (k->load || k->off == CK_NO_FIELD || k->required) continue;
+        if (k->write == config_write_global_key && k->nullable) continue;  // resolved: checked in main
         const char *nm = sc->name;
         switch (k->kind) {
         case CK_INT: case CK_LAYERS:
@@ -92,10 +93,16 @@ static void check_defaults(const ConfigSchema *sc, const void *base) {
 }
 
 // The effective YAML holds each row's key, in the table's order (indented by its section depth).
-static void check_written(const ConfigSchema *sc, const char *yaml, int base_indent) {
+// omit_global: the global-stage keys (beyond EIR) are left out when the stage is off.
+static void check_written(const ConfigSchema *sc, const char *yaml, int base_indent, bool omit_global) {
     const char *p = yaml;
     for (int i = 0; i < sc->n_keys; i++) {
         const ConfigKey *k = &sc->keys[i];
+        if (k->write == config_write_global_key) {
+            CHECK_MSG(omit_global == (strstr(yaml, k->key) == NULL), "%s: %s written: %d, expected %d", sc->name,
+                      k->key, strstr(yaml, k->key) != NULL, !omit_global);
+            if (omit_global) continue;
+        }
         int depth = 0;
         if (*k->section) {
             depth = 1;
@@ -155,7 +162,7 @@ int main(void) {
     int indent[] = {0, 2, 2, 0};
     for (int s = 0; s < 4; s++) {
         char *yaml = config_effective_yaml(&cfg, files[s], false);
-        check_written(all[s], yaml, indent[s]);
+        check_written(all[s], yaml, indent[s], true);
         free(yaml);
         // every default, pinned by a fixture made before the tables (tests/fixtures/config_defaults)
         yaml = config_effective_yaml(&cfg, files[s], true);
@@ -172,6 +179,31 @@ int main(void) {
         }
         free(want);
         free(yaml);
+    }
+
+    CHECK_EQ_INT(cfg.inputs[0].global_layers, 0);
+    CHECK_EQ_INT(cfg.inputs[0].global_embedding_dim, 64);  // null resolves to embedding_dim
+    // the global stage on: its keys are written (resolved) and read back to the same config
+    {
+        char *i2 = tmp_write(dir, "i2.yaml", "input_info:\n  input_source: @DIR@/files\n  input_name: txt\n"
+                                             "  input_type: bytes\nmodel_config:\n  window_size: 32\n"
+                                             "  model_init_config:\n    global_layers: 2\n");
+        ConfigSources src2 = {0};
+        strlist_push(&src2.global_files, g);
+        strlist_push(&src2.input_files, i2);
+        strlist_push(&src2.output_files, o);
+        ExperimentConfig c2;
+        CHECK_MSG(config_try_load(&c2, &src2, err, sizeof err) == 0, "%s", err);
+        CHECK_EQ_INT(c2.inputs[0].global_layers, 2);
+        CHECK_EQ_INT(c2.inputs[0].global_heads, 4);
+        CHECK_EQ_INT(c2.inputs[0].global_embedding_dim, 64);
+        char *yaml = config_effective_yaml(&c2, "input_configs", false);
+        check_written(&CONFIG_INPUT_SCHEMA, yaml, 2, false);
+        CHECK(strstr(yaml, "global_embedding_dim: 64") != NULL);
+        free(yaml);
+        config_free(&c2);
+        config_sources_free(&src2);
+        free(i2);
     }
 
     // --config-keys prints one line per row, after a header

@@ -631,6 +631,41 @@ static void test_pool(void) {
     }
 }
 
+// The global stage's broadcast back into the windows: out = x + gamma (.) y per window; its
+// backward is window_sum then the LayerScale backward (as model_input.c composes them).
+typedef struct {
+    int N, W, d;
+    float *x, *y, *gamma, *out, *R;
+} WindowAddCtx;
+static double window_add_obj(void *p) {
+    WindowAddCtx *c = p;
+    window_broadcast_add_forward(c->out, c->x, c->y, c->gamma, c->N, c->W, c->d);
+    return gc_dot(c->out, c->R, (size_t)c->N * c->W * c->d);
+}
+static void test_window_add(void) {
+    WindowAddCtx c = {.N = 3, .W = 4, .d = 5};
+    size_t nx = (size_t)c.N * c.W * c.d, ny = (size_t)c.N * c.d;
+    c.x = fa(nx), c.out = fa(nx), c.R = fa(nx), c.y = fa(ny), c.gamma = fa((size_t)c.d);
+    gc_fill(c.x, nx, -1, 1), gc_fill(c.R, nx, -1, 1), gc_fill(c.y, ny, -1, 1), gc_fill(c.gamma, (size_t)c.d, 0.5f, 1.5f);
+    window_add_obj(&c);
+    // window 2, row 3, feature 1 by hand
+    size_t r = (size_t)(2 * c.W + 3) * c.d + 1;
+    CHECK_CLOSE(c.out[r], c.x[r] + c.gamma[1] * c.y[2 * c.d + 1], 1e-6);
+    float *dy = fa(ny), *dgamma = fa((size_t)c.d);
+    window_sum(dy, c.R, c.N, c.W, c.d);
+    memset(dgamma, 0, (size_t)c.d * sizeof(float));
+    layerscale_residual_backward(dy, dgamma, dy, c.y, c.gamma, 1.0f, c.N, c.d);
+    EXPECT_GRAD("window_add.y", c.y, dy, ny, window_add_obj, &c);
+    EXPECT_GRAD("window_add.gamma", c.gamma, dgamma, (size_t)c.d, window_add_obj, &c);
+    // d(x) = dout: the objective is linear in x with coefficients R
+    float x0 = c.x[7];
+    double f0 = window_add_obj(&c);
+    c.x[7] = x0 + 0.5f;
+    CHECK_CLOSE(window_add_obj(&c) - f0, 0.5 * c.R[7], 1e-5);
+    c.x[7] = x0;
+    free(c.x), free(c.out), free(c.R), free(c.y), free(c.gamma), free(dy), free(dgamma);
+}
+
 // ------------------------------------------------------------------ losses
 typedef struct {
     int B, K;
@@ -710,6 +745,7 @@ int main(void) {
     test_rope();
     test_attention();
     test_pool();
+    test_window_add();
     test_losses();
     test_colsum();
     TEST_MAIN_END();

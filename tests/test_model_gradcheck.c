@@ -267,6 +267,27 @@ int main(void) {
     tm_two_targets(&mc);
     run_config("[head dim 8, causal, mixup]", &mc, true, true, false);
 
+    // 4c. the global stage over windows (beyond EIR): L=10 in windows of 4 (3 windows, front
+    //     padding), 2 global layers of width 6 in 2 heads (head dim 3: no RoPE there), mixup,
+    //     dropout in both stages
+    memset(&mc, 0, sizeof mc);
+    mc.n_inputs = 1;
+    tm_base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_AVG);
+    mc.inputs[0].global_layers = 2, mc.inputs[0].global_heads = 2, mc.inputs[0].global_d = 6;
+    tm_two_targets(&mc);
+    run_config("[global stage, avg, mixup]", &mc, true, true, false);
+
+    // 4d. two inputs, the global stage on the second only (max pooling, encode, causal local
+    //     layers), the first without pooling
+    memset(&mc, 0, sizeof mc);
+    mc.n_inputs = 2;
+    tm_base_input(&mc.inputs[0], "bytes_a", 8, 4, POS_EMBED, POOL_NONE);
+    tm_base_input(&mc.inputs[1], "bytes_b", 12, 4, POS_ENCODE, POOL_MAX);
+    mc.inputs[1].masked = true;
+    mc.inputs[1].global_layers = 1, mc.inputs[1].global_heads = 1, mc.inputs[1].global_d = 8;
+    tm_two_targets(&mc);
+    run_config("[two inputs, global on one, max]", &mc, true, false, true);
+
     // 5. the checker must catch a broken gradient
     {
         memset(&mc, 0, sizeof mc);
@@ -322,6 +343,7 @@ int main(void) {
         mc.n_inputs = 1;
         tm_base_input(&mc.inputs[0], "bytes", 300, 64, POS_EMBED, POOL_MAX);  // big enough to go parallel
         mc.inputs[0].d = 32, mc.inputs[0].heads = 4, mc.inputs[0].ffn = 64;
+        mc.inputs[0].global_layers = 1, mc.inputs[0].global_heads = 2, mc.inputs[0].global_d = 16;
         tm_two_targets(&mc);
         Fixture f;
         setup(&f, &mc, true, true, 3);

@@ -649,6 +649,22 @@ void config_finish_input(Loader *L, const Sec *root, void *base) {
         return;
     }
     if (in->dim_feedforward_auto) in->dim_feedforward = 4 * in->embedding_dim;
+    if (in->global_embedding_dim == -1) in->global_embedding_dim = in->embedding_dim;
+    if (in->global_layers > 0) {
+        if (in->window_size == 0) {
+            fail_at(L, sec_get(&ic, "global_layers"), "model_config.model_init_config.global_layers",
+                    "%d needs model_config.window_size > 0 (the global stage runs across the windows; "
+                    "window_size 0 makes one window)", in->global_layers);
+            return;
+        }
+        if (in->global_embedding_dim % in->global_heads != 0 || in->global_embedding_dim / in->global_heads > 64) {
+            const YamlNode *gb = sec_get(&ic, "global_embedding_dim");
+            fail_at(L, gb ? gb : sec_get(&ic, "global_layers"), "model_config.model_init_config.global_embedding_dim",
+                    "%d is not divisible by global_heads = %d into heads of at most 64 dimensions",
+                    in->global_embedding_dim, in->global_heads);
+            return;
+        }
+    }
     if (in->window_size > in->max_length)
         fail_at(L, sec_get(&mc, "window_size"), "model_config.window_size",
                 "%d is larger than input_type_info.max_length = %d (expected 0 for no windowing, or an "

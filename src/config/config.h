@@ -150,6 +150,11 @@ typedef struct {
     int num_layers;                       // 2
     int dim_feedforward;                  // "auto" -> 4 * embedding_dim (resolved)
     double dropout;                       // 0.10
+    // beyond EIR (model.h: the global stage over windows); written to the defaulted config only
+    // when global_layers > 0, so EIR's configs never meet them
+    int global_layers;                    // 0 = off
+    int global_heads;                     // 4
+    int global_embedding_dim;             // null (-1) -> embedding_dim (resolved)
     char *source_file;                    // the YAML file this input came from
     bool freeze_pretrained_model;         // false (accepted; meaningless: pretrained_model is refused)
     bool embedding_dim_auto;              // YAML null: embedding_dim was computed (spec §1.2)

@@ -107,6 +107,8 @@ void config_load_lr_schedule(struct ConfigLoader *L, const struct ConfigSec *s, 
 void config_load_warmup(struct ConfigLoader *L, const struct ConfigSec *s, const ConfigKey *k, void *base);
 void config_load_checkpoint_interval(struct ConfigLoader *L, const struct ConfigSec *s, const ConfigKey *k, void *base);
 void config_load_input_model_type(struct ConfigLoader *L, const struct ConfigSec *s, const ConfigKey *k, void *base);
+// global_* keys (beyond EIR): written only when global_layers > 0
+void config_write_global_key(struct ConfigEmit *e, const ConfigKey *k, const void *base);
 void config_load_pool(struct ConfigLoader *L, const struct ConfigSec *s, const ConfigKey *k, void *base);
 void config_load_dim_feedforward(struct ConfigLoader *L, const struct ConfigSec *s, const ConfigKey *k, void *base);
 void config_finish_input(struct ConfigLoader *L, const struct ConfigSec *root, void *base);

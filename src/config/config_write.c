@@ -185,6 +185,11 @@ void config_write_pool(Emit *e, const ConfigKey *k, const void *base) {
     else kv_str(e, k->key, k->choices[pool - 1]);
 }
 
+void config_write_global_key(Emit *e, const ConfigKey *k, const void *base) {
+    if (((const InputConfig *)base)->global_layers == 0) return;  // EIR's model: EIR's keys only
+    kv_int(e, k->key, *CK_CFIELD(int, base, k));
+}
+
 static void write_key(Emit *e, const ConfigKey *k, const void *base, bool stripped) {
     if (k->write) {
         k->write(e, k, base);

@@ -21,11 +21,17 @@ char *model_config_to_json(const ModelConfig *mc) {
     json_t *root = json_object(), *inputs = json_array(), *targets = json_array();
     for (int i = 0; i < mc->n_inputs; i++) {
         const ModelInputSpec *s = &mc->inputs[i];
-        json_array_append_new(inputs, json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, s:b, s:f, s:f}",
+        json_t *in = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, s:b, s:f, s:f}",
             "name", s->name, "vocab", s->vocab, "max_length", s->max_length, "embedding_dim", s->d,
             "num_heads", s->heads, "num_layers", s->layers, "dim_feedforward", s->ffn, "window_size", s->window,
             "position", pos_name(s->position), "pool", pool_name(s->pool), "masked", s->masked,
-            "position_dropout", (double)s->position_dropout, "dropout", (double)s->dropout));
+            "position_dropout", (double)s->position_dropout, "dropout", (double)s->dropout);
+        if (s->global_layers > 0) {  // beyond EIR; absent keys read back as 0 (an EIR model's file is unchanged)
+            json_object_set_new(in, "global_layers", json_integer(s->global_layers));
+            json_object_set_new(in, "global_heads", json_integer(s->global_heads));
+            json_object_set_new(in, "global_embedding_dim", json_integer(s->global_d));
+        }
+        json_array_append_new(inputs, in);
     }
     for (int t = 0; t < mc->n_targets; t++) {
         const ModelTargetSpec *s = &mc->targets[t];
@@ -74,11 +80,12 @@ int model_config_from_json(ModelConfig *mc, const char *json, char *err, size_t 
         int masked;
         double pd, d;
         if (json_unpack_ex(json_array_get(inputs, (size_t)i), &je, 0,
-                           "{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, s:b, s:F, s:F}",
+                           "{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, s:b, s:F, s:F, s?i, s?i, s?i}",
                            "name", &name, "vocab", &s->vocab, "max_length", &s->max_length, "embedding_dim", &s->d,
                            "num_heads", &s->heads, "num_layers", &s->layers, "dim_feedforward", &s->ffn,
                            "window_size", &s->window, "position", &pos, "pool", &pool, "masked", &masked,
-                           "position_dropout", &pd, "dropout", &d) != 0) {
+                           "position_dropout", &pd, "dropout", &d, "global_layers", &s->global_layers,
+                           "global_heads", &s->global_heads, "global_embedding_dim", &s->global_d) != 0) {
             err_fail(err, errlen, "model_config input %d: %s", i, je.text);
             goto done;
         }

@@ -182,6 +182,12 @@ void pool_forward(float *out, int32_t *argmax, const float *inp, int B, int C, i
 // Writes all of dinp (max: zero except at the argmax positions).
 void pool_backward(float *dinp, const float *dout, const int32_t *argmax, int B, int C, int W, int d,
                    PoolKind kind, int ld_out);
+// The global stage's way back into the windows (model.h): out (N, W, d) = x + gamma (.) y[n]
+// added to each of the W rows of window n. out may alias x.
+void window_broadcast_add_forward(float *out, const float *x, const float *y, const float *gamma, int N, int W, int d);
+// out (N, d) = the sum of each window's W rows of inp (N, W, d), in row order (the backward of the
+// broadcast: d(gamma (.) y) = window_sum(dout)).
+void window_sum(float *out, const float *inp, int N, int W, int d);
 
 // ---------------------------------------------------------------------------------------------
 // Losses (layers_loss.c)

@@ -183,6 +183,9 @@ void pool_forward_cuda(float *out, int32_t *argmax, const float *inp, int B, int
                        int ld_out, void *stream);
 void pool_backward_cuda(float *dinp, const float *dout, const int32_t *argmax, int B, int C, int W, int d,
                         PoolKind kind, int ld_out, void *stream);
+void window_broadcast_add_forward_cuda(float *out, const float *x, const float *y, const float *gamma, int N, int W,
+                                       int d, void *stream);
+void window_sum_cuda(float *out, const float *inp, int N, int W, int d, void *stream);
 
 // ---------------------------------------------------------------------------------------------
 // Losses (layers_loss.cu)

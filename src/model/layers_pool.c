@@ -55,3 +55,25 @@ void pool_backward(float *dinp, const float *dout, const int32_t *argmax, int B,
         }
     }
 }
+
+void window_broadcast_add_forward(float *out, const float *x, const float *y, const float *gamma, int N, int W, int d) {
+#pragma omp parallel for schedule(static) if ((size_t)N * W * d >= EIR_PAR_MIN)
+    for (long n = 0; n < N; n++) {
+        const float *yn = y + (size_t)n * d;
+        for (int w = 0; w < W; w++) {
+            size_t r = ((size_t)n * W + w) * d;
+            for (int k = 0; k < d; k++) out[r + k] = x[r + k] + gamma[k] * yn[k];
+        }
+    }
+}
+
+void window_sum(float *out, const float *inp, int N, int W, int d) {
+#pragma omp parallel for schedule(static) if ((size_t)N * W * d >= EIR_PAR_MIN)
+    for (long n = 0; n < N; n++) {
+        float *o = out + (size_t)n * d;
+        const float *x = inp + (size_t)n * W * d;
+        for (int k = 0; k < d; k++) o[k] = 0.0f;
+        for (int w = 0; w < W; w++)
+            for (int k = 0; k < d; k++) o[k] += x[(size_t)w * d + k];
+    }
+}

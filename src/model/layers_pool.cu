@@ -87,3 +87,40 @@ extern "C" void pool_backward_cuda(float *dinp, const float *dout, const int32_t
     pool_backward_kernel<<<cdiv(n, 256), 256, 0, STREAM(stream)>>>(dinp, dout, argmax, B, C, W, d, kind, ld_out);
     CUDA_LAUNCH_CHECK("pool_backward_kernel");
 }
+
+// The global stage's broadcast back into the windows and its backward's window sums (the CPU
+// twins are in layers_pool.c; the sum walks the rows in order, as there).
+__global__ void window_broadcast_add_kernel(float *out, const float *x, const float *y, const float *gamma, int N, int W,
+                                            int d) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;  // (n, w, k)
+    if (idx >= (size_t)N * W * d) return;
+    int k = (int)(idx % d);
+    size_t n = idx / d / W;
+    out[idx] = x[idx] + gamma[k] * y[n * d + k];
+}
+
+__global__ void window_sum_kernel(float *out, const float *inp, int N, int W, int d) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;  // (n, k)
+    if (idx >= (size_t)N * d) return;
+    size_t n = idx / d;
+    int k = (int)(idx % d);
+    const float *x = inp + n * W * d + k;
+    float s = 0.0f;
+    for (int w = 0; w < W; w++) s += x[(size_t)w * d];
+    out[idx] = s;
+}
+
+extern "C" void window_broadcast_add_forward_cuda(float *out, const float *x, const float *y, const float *gamma, int N,
+                                                  int W, int d, void *stream) {
+    size_t n = (size_t)N * W * d;
+    if (n == 0) return;
+    window_broadcast_add_kernel<<<cdiv(n, 256), 256, 0, STREAM(stream)>>>(out, x, y, gamma, N, W, d);
+    CUDA_LAUNCH_CHECK("window_broadcast_add_kernel");
+}
+
+extern "C" void window_sum_cuda(float *out, const float *inp, int N, int W, int d, void *stream) {
+    size_t n = (size_t)N * d;
+    if (n == 0) return;
+    window_sum_kernel<<<cdiv(n, 256), 256, 0, STREAM(stream)>>>(out, inp, N, W, d);
+    CUDA_LAUNCH_CHECK("window_sum_kernel");
+}

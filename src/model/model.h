@@ -6,7 +6,8 @@
 // third; nothing is allocated during a training step. The parameter table gives every tensor's
 // EIR state-dict key, PyTorch shape and offset, so a checkpoint is the buffer plus the table.
 //
-// Buffer order = forward order: [input 0: embedding, position, layer 0..n-1] [input 1 ...]
+// Buffer order = forward order: [input 0: embedding, position, layer 0..n-1, and with a global
+// stage its in-projection + positions, global layers, out-projection + LayerScale] [input 1 ...]
 // [fusion block 0..] [head of target 0: blocks, norm_final, final] [head of target 1] ...
 // Backward walks it from the end: heads (last target first), fusion blocks, then each input's
 // layers from the last and finally its embedding/position. Each time a unit (head, block,
@@ -37,11 +38,17 @@ typedef struct {
     PoolKind pool;              // none | avg | max
     bool masked;                // causal attention inside each window
     float position_dropout, dropout;
+    // global stage over the windows (beyond EIR; 0 layers = off, EIR's model): each window's mean
+    // -> Linear(d, Dg) + learned window position -> global_layers pre-norm transformer layers
+    // across the windows (no mask, no RoPE) -> Linear(Dg, d) -> LayerScale, added to every token of
+    // its window before the pooling.
+    int global_layers, global_heads, global_d;  // global_d: Dg (global_embedding_dim)
     // derived by model_config_finish:
     int win;             // window length actually used (window, or L when window == 0)
     int n_windows;       // C = ceil(L / win)
     int padded_length;   // Lp = C * win (Lp - L zero rows are prepended)
     int out_features;    // features this input contributes to the fusion input
+    int global_ffn;      // 4 * global_d (the global layers' SwiGLU width)
 } ModelInputSpec;
 
 typedef struct {
@@ -101,6 +108,10 @@ typedef struct {
 typedef struct {
     float *embedding, *pos;  // pos NULL for "encode"
     TransformerLayerW *layers;
+    // global stage (NULL / unused when global_layers == 0): in (Dg, d), pos (1, C, Dg),
+    // layers [global_layers], out (d, Dg), ls (d)
+    float *g_in, *g_pos, *g_out, *g_ls;
+    TransformerLayerW *glayers;
 } InputW;
 typedef struct {
     float *norm, *ds_w, *ds_b, *fc1, *fc2, *ls;  // ds_* NULL when in == out
@@ -125,6 +136,11 @@ typedef struct {
     uint32_t *pos_mask;
     LayerActs *layers;
     int32_t *argmax;
+    // global stage: window means (B*C, d), their projection (B*C, Dg), + positions = the first
+    // global layer's input, the global layers, the projection back (B*C, d), and the local output
+    // with it added to every token (B, Lp, d), which the pooling reads
+    float *gsum, *gin, *gx0, *gup, *xg;
+    LayerActs *glayers;
 } InputActs;
 typedef struct {
     float *x_in, *rstd, *h, *u, *v, *w, *out;
@@ -145,6 +161,7 @@ typedef struct {
     // gradient scratch, shared by the inputs / blocks
     float *dres, *d1, *d2, *dqkv, *dhh, *dg, *dxpos, *dmix;
     float *dconcat, *dfusion, *dm1, *dm2, *dm3, *dm4, *dm5;
+    float *gdres, *gdup, *gdsum;  // global stage: residual gradient (B*C, Dg), (B*C, d) twice
     float *attn_scratch;
     int n_attn_scratch;
     float *lin_scratch;  // linear_backward's chunk partials
@@ -188,6 +205,8 @@ typedef struct {
     GradRange *ranges;
     int n_ranges;
     int unit_embed[MODEL_MAX_INPUTS], unit_layer0[MODEL_MAX_INPUTS], unit_fusion0, unit_head0[MODEL_MAX_TARGETS];
+    // global stage units of input i: in-projection + positions, each layer, out-projection + LayerScale
+    int unit_gin[MODEL_MAX_INPUTS], unit_glayer0[MODEL_MAX_INPUTS], unit_gout[MODEL_MAX_INPUTS];
     // activations
     int max_batch, batch;
     float *acts_memory;

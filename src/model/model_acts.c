@@ -46,6 +46,28 @@ static void mlp_acts(Carver *c, MlpActs *a, float *x_in, int B, int in, int out,
     a->sd_scale = 1.0f;
 }
 
+// One transformer layer over B samples of T rows (windows of W) with d features.
+static void layer_acts(Carver *c, LayerActs *la, float *x_in, int B, int T, int W, int d, int F, int heads,
+                       float dropout) {
+    size_t N = (size_t)B * T, dd = (size_t)d, FF = (size_t)F;
+    la->x_in = x_in;
+    la->rstd1 = carve(c, N);
+    la->a = carve(c, N * dd);
+    la->qkv = carve(c, N * 3 * dd);
+    la->lse = carve(c, N * heads);
+    la->att_mask = dropout > 0 ? carve_u32(c, window_attention_mask_words(B, T, W, heads)) : NULL;
+    la->att = carve(c, N * dd);
+    la->y = carve(c, N * dd);
+    la->y_mask = dropout > 0 ? carve_u32(c, (size_t)B * dropout_mask_words((size_t)T * dd)) : NULL;
+    la->x_mid = carve(c, N * dd);
+    la->rstd2 = carve(c, N);
+    la->f = carve(c, N * dd);
+    la->hh = carve(c, N * 2 * FF);
+    la->g = carve(c, N * FF);
+    la->z = carve(c, N * dd);
+    la->x_out = carve(c, N * dd);
+}
+
 static int scratch_thread_slots(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -57,7 +79,7 @@ static int scratch_thread_slots(void) {
 static void acts_layout(const Model *m, ModelActs *A, Carver *c, int B) {
     const ModelConfig *mc = &m->config;
     size_t b = (size_t)B;
-    size_t g_nd = 0, g_n3d = 0, g_n2f = 0, g_nf = 0, g_bld = 0, attn = 0, lin = 0;
+    size_t g_nd = 0, g_n3d = 0, g_n2f = 0, g_nf = 0, g_bld = 0, g_gdg = 0, g_gd = 0, attn = 0, lin = 0;
     A->n_attn_scratch = scratch_thread_slots();
     for (int i = 0; i < mc->n_inputs; i++) {
         const ModelInputSpec *s = &mc->inputs[i];
@@ -71,25 +93,35 @@ static void acts_layout(const Model *m, ModelActs *A, Carver *c, int B) {
         ia->x0 = Lp != L ? carve(c, N * d) : ia->xpos;
         float *x = ia->x0;
         for (int l = 0; l < s->layers; l++) {
-            LayerActs *la = &ia->layers[l];
-            la->x_in = x;
-            la->rstd1 = carve(c, N);
-            la->a = carve(c, N * d);
-            la->qkv = carve(c, N * 3 * d);
-            la->lse = carve(c, N * s->heads);
-            la->att_mask = s->dropout > 0 ? carve_u32(c, window_attention_mask_words(B, s->padded_length, s->win, s->heads))
-                                          : NULL;
-            la->att = carve(c, N * d);
-            la->y = carve(c, N * d);
-            la->y_mask = s->dropout > 0 ? carve_u32(c, b * dropout_mask_words(Lp * d)) : NULL;
-            la->x_mid = carve(c, N * d);
-            la->rstd2 = carve(c, N);
-            la->f = carve(c, N * d);
-            la->hh = carve(c, N * 2 * F);
-            la->g = carve(c, N * F);
-            la->z = carve(c, N * d);
-            la->x_out = carve(c, N * d);
-            x = la->x_out;
+            layer_acts(c, &ia->layers[l], x, B, s->padded_length, s->win, s->d, s->ffn, s->heads, s->dropout);
+            x = ia->layers[l].x_out;
+        }
+        if (s->global_layers > 0) {
+            size_t C = (size_t)s->n_windows, Dg = (size_t)s->global_d, Fg = (size_t)s->global_ffn, NG = b * C;
+            ia->gsum = carve(c, NG * d);
+            ia->gin = carve(c, NG * Dg);
+            ia->gx0 = carve(c, NG * Dg);
+            x = ia->gx0;
+            for (int l = 0; l < s->global_layers; l++) {
+                layer_acts(c, &ia->glayers[l], x, B, s->n_windows, s->n_windows, s->global_d, s->global_ffn,
+                           s->global_heads, s->dropout);
+                x = ia->glayers[l].x_out;
+            }
+            ia->gup = carve(c, NG * d);
+            ia->xg = carve(c, N * d);
+            g_nd = max_sz(g_nd, NG * Dg);
+            g_n3d = max_sz(g_n3d, NG * 3 * Dg);
+            g_n2f = max_sz(g_n2f, NG * 2 * Fg);
+            g_nf = max_sz(g_nf, NG * Fg);
+            g_gdg = max_sz(g_gdg, NG * Dg);
+            g_gd = max_sz(g_gd, NG * d);
+            attn = max_sz(attn, window_attention_scratch_floats(s->n_windows, s->global_d / s->global_heads));
+            int Ng = (int)NG, di = s->d, Dgi = s->global_d, Fgi = s->global_ffn;
+            lin = max_sz(lin, linear_backward_scratch_floats(Ng, di, Dgi));
+            lin = max_sz(lin, linear_backward_scratch_floats(Ng, Dgi, di));
+            lin = max_sz(lin, linear_backward_scratch_floats(Ng, Dgi, 3 * Dgi));
+            lin = max_sz(lin, linear_backward_scratch_floats(Ng, Dgi, 2 * Fgi));
+            lin = max_sz(lin, linear_backward_scratch_floats(Ng, Fgi, Dgi));
         }
         ia->argmax = s->pool == POOL_MAX ? carve_i32(c, b * s->n_windows * d) : NULL;
         A->tokens[i] = carve_i32(c, b * L);
@@ -140,6 +172,9 @@ static void acts_layout(const Model *m, ModelActs *A, Carver *c, int B) {
     A->dg = carve(c, g_nf);
     A->dxpos = carve(c, g_bld);
     A->dmix = carve(c, g_bld);
+    A->gdres = g_gdg ? carve(c, g_gdg) : NULL;
+    A->gdup = g_gd ? carve(c, g_gd) : NULL;
+    A->gdsum = g_gd ? carve(c, g_gd) : NULL;
     A->dconcat = carve(c, b * mc->fusion_in);
     A->dfusion = carve(c, b * mc->fusion_dim);
     A->dm1 = carve(c, b * maxdim);
@@ -155,14 +190,21 @@ static void acts_layout(const Model *m, ModelActs *A, Carver *c, int B) {
 
 static void acts_views_alloc(const ModelConfig *mc, ModelActs *A) {
     memset(A, 0, sizeof *A);
-    for (int i = 0; i < mc->n_inputs; i++) A->inputs[i].layers = calloc_check((size_t)mc->inputs[i].layers, sizeof(LayerActs));
+    for (int i = 0; i < mc->n_inputs; i++) {
+        A->inputs[i].layers = calloc_check((size_t)mc->inputs[i].layers, sizeof(LayerActs));
+        if (mc->inputs[i].global_layers > 0)
+            A->inputs[i].glayers = calloc_check((size_t)mc->inputs[i].global_layers, sizeof(LayerActs));
+    }
     A->fusion = calloc_check((size_t)mc->fusion_layers, sizeof(MlpActs));
     for (int t = 0; t < mc->n_targets; t++) A->heads[t].blocks = calloc_check((size_t)mc->targets[t].layers, sizeof(MlpActs));
 }
 
 void model_acts_views_free(const Model *m, ModelActs *A) {
     const ModelConfig *mc = &m->config;
-    for (int i = 0; i < mc->n_inputs; i++) free(A->inputs[i].layers);
+    for (int i = 0; i < mc->n_inputs; i++) {
+        free(A->inputs[i].layers);
+        free(A->inputs[i].glayers);
+    }
     free(A->fusion);
     for (int t = 0; t < mc->n_targets; t++) free(A->heads[t].blocks);
     memset(A, 0, sizeof *A);

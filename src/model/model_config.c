@@ -40,6 +40,27 @@ int model_config_finish(ModelConfig *mc, char *err, size_t errlen) {
         if (s->window < 0) return err_fail(err, errlen, "model: input '%s': window_size %d < 0", s->name, s->window);
         if (s->position_dropout < 0 || s->position_dropout > 1 || s->dropout < 0 || s->dropout > 1)
             return err_fail(err, errlen, "model: input '%s': dropout outside [0, 1]", s->name);
+        if (s->global_layers < 0 || s->global_layers > MODEL_SITE_MAX_LAYERS)
+            return err_fail(err, errlen, "model: input '%s': global_layers %d outside 0..%d", s->name, s->global_layers,
+                            MODEL_SITE_MAX_LAYERS);
+        if (s->global_layers > 0) {
+            if (s->window <= 0)
+                return err_fail(err, errlen,
+                                "model: input '%s': global_layers %d needs window_size > 0 (the global stage runs "
+                                "across the windows)", s->name, s->global_layers);
+            if (s->global_d < 1 || s->global_heads < 1 || s->global_d % s->global_heads != 0)
+                return err_fail(err, errlen,
+                                "model: input '%s': global_embedding_dim %d is not divisible by global_heads %d",
+                                s->name, s->global_d, s->global_heads);
+            if (s->global_d / s->global_heads > 64)
+                return err_fail(err, errlen, "model: input '%s': global head dimension %d > 64 (not supported)", s->name,
+                                s->global_d / s->global_heads);
+            if (s->global_d > INT_MAX / 8)
+                return err_fail(err, errlen, "model: input '%s': global_embedding_dim %d too large", s->name, s->global_d);
+            s->global_ffn = 4 * s->global_d;
+        } else {
+            s->global_heads = s->global_d = s->global_ffn = 0;  // off: nothing of it is kept or compared
+        }
         s->win = s->window > 0 ? s->window : s->max_length;
         // sizes in 64 bits first: the derived counts are int and must stay so
         int64_t n_windows = ((int64_t)s->max_length + s->win - 1) / s->win, padded = n_windows * s->win;

@@ -18,6 +18,10 @@ static size_t layer_scratch_floats(const ModelConfig *mc, int B) {
         const ModelInputSpec *s = &mc->inputs[i];
         n = max_sz(n, colsum_cuda_scratch_floats(B * s->padded_length, s->d));
         n = max_sz(n, embedding_backward_cuda_scratch_floats(B * s->max_length, s->vocab, s->d));
+        if (s->global_layers > 0) {  // the global stage's norms and LayerScales
+            n = max_sz(n, colsum_cuda_scratch_floats(B * s->n_windows, s->global_d));
+            n = max_sz(n, colsum_cuda_scratch_floats(B * s->n_windows, s->d));
+        }
     }
     n = max_sz(n, colsum_cuda_scratch_floats(B, mc->fusion_in));
     n = max_sz(n, colsum_cuda_scratch_floats(B, mc->fusion_dim));

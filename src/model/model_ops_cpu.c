@@ -126,6 +126,14 @@ static void pool_bwd(void *dev, float *dinp, const float *dout, const int32_t *a
     (void)dev;
     pool_backward(dinp, dout, argmax, B, C, W, d, kind, ld_out);
 }
+static void wbadd_fwd(void *dev, float *out, const float *x, const float *y, const float *gamma, int N, int W, int d) {
+    (void)dev;
+    window_broadcast_add_forward(out, x, y, gamma, N, W, d);
+}
+static void wsum(void *dev, float *out, const float *inp, int N, int W, int d) {
+    (void)dev;
+    window_sum(out, inp, N, W, d);
+}
 static void loss_term(void *dev, float *dlogits, double *sums, const float *logits, const void *labels,
                       const int32_t *perm, int B, int K, bool continuous, float smoothing, float grad_scale) {
     (void)dev;

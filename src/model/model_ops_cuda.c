@@ -97,6 +97,12 @@ static void pool_bwd(void *dev, float *dinp, const float *dout, const int32_t *a
                      PoolKind kind, int ld_out) {
     pool_backward_cuda(dinp, dout, argmax, B, C, W, d, kind, ld_out, G->stream);
 }
+static void wbadd_fwd(void *dev, float *out, const float *x, const float *y, const float *gamma, int N, int W, int d) {
+    window_broadcast_add_forward_cuda(out, x, y, gamma, N, W, d, G->stream);
+}
+static void wsum(void *dev, float *out, const float *inp, int N, int W, int d) {
+    window_sum_cuda(out, inp, N, W, d, G->stream);
+}
 static void loss_term(void *dev, float *dlogits, double *sums, const float *logits, const void *labels,
                       const int32_t *perm, int B, int K, bool continuous, float smoothing, float grad_scale) {
     if (continuous)

@@ -101,6 +101,53 @@ static void mlp_block(Walk *w, MlpBlockW *v, int in, int out, const char *prefix
     v->ls = tensor(w, INIT_CONST, in == out ? 1e-5f : 1.0f, 1, out, 0, 0, "%s.ls.gamma", prefix);
 }
 
+// EIR's pre-norm transformer layer (its state-dict names under prefix).
+static void transformer_layer(Walk *w, TransformerLayerW *L, int d, int F, float resid_std, const char *prefix) {
+    float bd = 1.0f / sqrtf((float)d);
+    L->norm1 = tensor(w, INIT_CONST, 1.0f, 1, d, 0, 0, "%s.norm1.weight", prefix);
+    L->wqkv = tensor(w, INIT_UNIFORM, bd, 2, d, d, 0, "%s.q_proj.weight", prefix);
+    tensor(w, INIT_UNIFORM, bd, 2, d, d, 0, "%s.k_proj.weight", prefix);
+    tensor(w, INIT_UNIFORM, bd, 2, d, d, 0, "%s.v_proj.weight", prefix);
+    L->wo = tensor(w, INIT_NORMAL, resid_std, 2, d, d, 0, "%s.out_proj.weight", prefix);
+    L->ls1 = tensor(w, INIT_CONST, 1e-5f, 1, d, 0, 0, "%s.ls1.gamma", prefix);
+    L->norm2 = tensor(w, INIT_CONST, 1.0f, 1, d, 0, 0, "%s.norm2.weight", prefix);
+    L->w12 = tensor(w, INIT_NORMAL, 0.02f, 2, F, d, 0, "%s.ffn.w1.weight", prefix);
+    tensor(w, INIT_NORMAL, 0.02f, 2, F, d, 0, "%s.ffn.w2.weight", prefix);
+    L->w3 = tensor(w, INIT_NORMAL, resid_std, 2, d, F, 0, "%s.ffn.w3.weight", prefix);
+    L->ls2 = tensor(w, INIT_CONST, 1e-5f, 1, d, 0, 0, "%s.ls2.gamma", prefix);
+}
+
+// The global stage of input i (beyond EIR, model.h): three kinds of units, in forward order. Its
+// layers have their own scaled residual init (their count, not the local layers'), and its
+// output enters through a LayerScale of 1e-5 like every residual branch of the local layers, so
+// a new global stage starts close to EIR's model.
+static void global_stage(Walk *w, InputW *iv, int i, const ModelInputSpec *s) {
+    Model *m = w->m;
+    int d = s->d, Dg = s->global_d;
+    char prefix[1024];
+    unit_begin(w);
+    iv->g_in = tensor(w, INIT_UNIFORM, 1.0f / sqrtf((float)d), 2, Dg, d, 0, "input_modules.%s.global_stage.proj_in.weight",
+                      s->name);
+    iv->g_pos = tensor(w, INIT_NORMAL, 0.02f, 3, 1, s->n_windows, Dg, "input_modules.%s.global_stage.pos_embedding",
+                       s->name);
+    int u = unit_end(w);
+    if (w->build) m->unit_gin[i] = u;
+    float resid_std = 0.02f / sqrtf(2.0f * (float)s->global_layers);
+    for (int l = 0; l < s->global_layers; l++) {
+        snprintf(prefix, sizeof prefix, "input_modules.%s.global_stage.layers.%d", s->name, l);
+        unit_begin(w);
+        transformer_layer(w, &iv->glayers[l], Dg, s->global_ffn, resid_std, prefix);
+        u = unit_end(w);
+        if (w->build && l == 0) m->unit_glayer0[i] = u;
+    }
+    unit_begin(w);
+    iv->g_out = tensor(w, INIT_UNIFORM, 1.0f / sqrtf((float)Dg), 2, d, Dg, 0,
+                       "input_modules.%s.global_stage.proj_out.weight", s->name);
+    iv->g_ls = tensor(w, INIT_CONST, 1e-5f, 1, d, 0, 0, "input_modules.%s.global_stage.ls.gamma", s->name);
+    u = unit_end(w);
+    if (w->build) m->unit_gout[i] = u;
+}
+
 static void layout_walk(Walk *w, ModelWeights *v) {
     Model *m = w->m;
     const ModelConfig *mc = &m->config;
@@ -112,7 +159,6 @@ static void layout_walk(Walk *w, ModelWeights *v) {
         const ModelInputSpec *s = &mc->inputs[i];
         InputW *iv = &v->inputs[i];
         int d = s->d, F = s->ffn;
-        float bd = 1.0f / sqrtf((float)d);
         unit_begin(w);
         iv->embedding = tensor(w, INIT_UNIFORM, 0.1f, 2, s->vocab, d, 0, "input_modules.%s.embedding.weight", s->name);
         iv->pos = NULL;
@@ -122,23 +168,13 @@ static void layout_walk(Walk *w, ModelWeights *v) {
         int u = unit_end(w);
         if (w->build) m->unit_embed[i] = u;
         for (int l = 0; l < s->layers; l++) {
-            TransformerLayerW *L = &iv->layers[l];
             snprintf(prefix, sizeof prefix, "input_modules.%s.feature_extractor.transformer_encoder.layers.%d", s->name, l);
             unit_begin(w);
-            L->norm1 = tensor(w, INIT_CONST, 1.0f, 1, d, 0, 0, "%s.norm1.weight", prefix);
-            L->wqkv = tensor(w, INIT_UNIFORM, bd, 2, d, d, 0, "%s.q_proj.weight", prefix);
-            tensor(w, INIT_UNIFORM, bd, 2, d, d, 0, "%s.k_proj.weight", prefix);
-            tensor(w, INIT_UNIFORM, bd, 2, d, d, 0, "%s.v_proj.weight", prefix);
-            L->wo = tensor(w, INIT_NORMAL, resid_std, 2, d, d, 0, "%s.out_proj.weight", prefix);
-            L->ls1 = tensor(w, INIT_CONST, 1e-5f, 1, d, 0, 0, "%s.ls1.gamma", prefix);
-            L->norm2 = tensor(w, INIT_CONST, 1.0f, 1, d, 0, 0, "%s.norm2.weight", prefix);
-            L->w12 = tensor(w, INIT_NORMAL, 0.02f, 2, F, d, 0, "%s.ffn.w1.weight", prefix);
-            tensor(w, INIT_NORMAL, 0.02f, 2, F, d, 0, "%s.ffn.w2.weight", prefix);
-            L->w3 = tensor(w, INIT_NORMAL, resid_std, 2, d, F, 0, "%s.ffn.w3.weight", prefix);
-            L->ls2 = tensor(w, INIT_CONST, 1e-5f, 1, d, 0, 0, "%s.ls2.gamma", prefix);
+            transformer_layer(w, &iv->layers[l], d, F, resid_std, prefix);
             u = unit_end(w);
             if (w->build && l == 0) m->unit_layer0[i] = u;
         }
+        if (s->global_layers > 0) global_stage(w, iv, i, s);
     }
     for (int b = 0; b < mc->fusion_layers; b++) {
         block_path(bp, sizeof bp, b);
@@ -171,14 +207,20 @@ static void layout_walk(Walk *w, ModelWeights *v) {
 
 static void views_alloc(const ModelConfig *mc, ModelWeights *v) {
     memset(v, 0, sizeof *v);
-    for (int i = 0; i < mc->n_inputs; i++)
+    for (int i = 0; i < mc->n_inputs; i++) {
         v->inputs[i].layers = calloc_check((size_t)mc->inputs[i].layers, sizeof(TransformerLayerW));
+        if (mc->inputs[i].global_layers > 0)
+            v->inputs[i].glayers = calloc_check((size_t)mc->inputs[i].global_layers, sizeof(TransformerLayerW));
+    }
     v->fusion = calloc_check((size_t)mc->fusion_layers, sizeof(MlpBlockW));
     for (int t = 0; t < mc->n_targets; t++) v->heads[t].blocks = calloc_check((size_t)mc->targets[t].layers, sizeof(MlpBlockW));
 }
 
 static void views_free(const ModelConfig *mc, ModelWeights *v) {
-    for (int i = 0; i < mc->n_inputs; i++) free(v->inputs[i].layers);
+    for (int i = 0; i < mc->n_inputs; i++) {
+        free(v->inputs[i].layers);
+        free(v->inputs[i].glayers);
+    }
     free(v->fusion);
     for (int t = 0; t < mc->n_targets; t++) free(v->heads[t].blocks);
     memset(v, 0, sizeof *v);

@@ -62,6 +62,10 @@ typedef struct ModelOps {
                          PoolKind kind, int ld_out);
     void (*pool_backward)(void *dev, float *dinp, const float *dout, const int32_t *argmax, int B, int C, int W, int d,
                           PoolKind kind, int ld_out);
+    // the global stage's way back into the windows (layers_pool.c)
+    void (*window_broadcast_add_forward)(void *dev, float *out, const float *x, const float *y, const float *gamma,
+                                         int N, int W, int d);
+    void (*window_sum)(void *dev, float *out, const float *inp, int N, int W, int d);
     // loss of one term (layers_loss.c): ADDS grad_scale * d(row loss)/d(logits) into dlogits and
     // writes {sum of the row losses, rows used} to sums (2 doubles, backend memory). labels: int32
     // classes, or float values when continuous.
@@ -106,6 +110,8 @@ typedef struct ModelOps {
         .dropout_backward = dropout_bwd, \
         .pool_forward = pool_fwd, \
         .pool_backward = pool_bwd, \
+        .window_broadcast_add_forward = wbadd_fwd, \
+        .window_sum = wsum, \
         .loss = loss_term, \
         .copy = copy_f, \
         .add = add_f, \

@@ -42,6 +42,9 @@ void model_config_from_experiment(ModelConfig *mc, const InputConfig *inputs, in
         s->masked = ic->masked;
         s->position_dropout = (float)ic->position_dropout;
         s->dropout = (float)ic->dropout;
+        s->global_layers = ic->global_layers;
+        s->global_heads = ic->global_heads;
+        s->global_d = ic->global_embedding_dim > 0 ? ic->global_embedding_dim : ic->embedding_dim;
     }
     if (fusion->model_type && !str_is(fusion->model_type, "mlp-residual"))
         eir_die_user("model: fusion model_type '%s' is not supported (only 'mlp-residual')", fusion->model_type);
