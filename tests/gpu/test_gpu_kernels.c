@@ -548,6 +548,23 @@ static void test_pool(int B, int C, int W, int d, PoolKind kind) {
     free(x), free(g), free(out), free(dx), free(am);
 }
 
+// The global stage's broadcast back into the windows, and the window sums of its backward.
+static void test_window_add(int N, int W, int d) {
+    printf("window broadcast add + window sum N=%d W=%d d=%d\n", N, W, d);
+    size_t nx = (size_t)N * W * d, ny = (size_t)N * d;
+    float *x = host_rand(nx, -1, 1), *y = host_rand(ny, -1, 1), *gamma = host_rand((size_t)d, 0.5f, 1.5f);
+    float *out = malloc(nx * sizeof(float)), *sum = malloc(ny * sizeof(float));
+    float *d_x = devf(x, nx), *d_y = devf(y, ny), *d_gamma = devf(gamma, (size_t)d), *d_out = devf(x, nx), *d_sum = devf(y, ny);
+    window_broadcast_add_forward(out, x, y, gamma, N, W, d);
+    window_sum(sum, x, N, W, d);
+    window_broadcast_add_forward_cuda(d_out, d_x, d_y, d_gamma, N, W, d, NULL);
+    window_sum_cuda(d_sum, d_x, N, W, d, NULL);
+    check_tensor("window broadcast add", d_out, out, nx, EXACT);
+    check_tensor("window sum (rows in order)", d_sum, sum, ny, EXACT);
+    cuda_free(d_x), cuda_free(d_y), cuda_free(d_gamma), cuda_free(d_out), cuda_free(d_sum);
+    free(x), free(y), free(gamma), free(out), free(sum);
+}
+
 // ---- losses -------------------------------------------------------------------------------------------------
 // The mixup loss as model_loss computes it: two calls adding lambda- and (1-lambda)-scaled gradients.
 static void test_crossentropy(int B, int K, float smoothing) {
@@ -687,6 +704,7 @@ static int run_all(void) {
     if (want("pool")) test_pool(3, 3, 128, 64, POOL_AVG);
     if (want("pool")) test_pool(3, 3, 128, 64, POOL_MAX);
     if (want("pool")) test_pool(2, 2, 16, 8, POOL_NONE);
+    if (want("pool")) test_window_add(24, 128, 64);
 
     if (want("crossentropy")) test_crossentropy(37, 5, 0.1f);
     if (want("crossentropy")) test_crossentropy(64, 2, 0.0f);

@@ -339,9 +339,21 @@ static int run_all(void) {
     check_one_pass("[head dim 8, causal, mixup]", &mc, true, true);
     ModelConfig hd8 = mc;
 
+    // the global stage over windows (beyond EIR): 2 global layers of width 6 in 2 heads
+    memset(&mc, 0, sizeof mc);
+    mc.n_inputs = 1;
+    tm_base_input(&mc.inputs[0], "bytes", 10, 4, POS_EMBED, POOL_AVG);
+    mc.inputs[0].global_layers = 2, mc.inputs[0].global_heads = 2, mc.inputs[0].global_d = 6;
+    tm_two_targets(&mc);
+    check_one_pass("[global stage, mixup]", &mc, true, true);
+    ModelConfig glob = mc;
+
     // 30 steps, fp32, direct and staged uploads
     StepsResult r = train_steps("[two inputs]", &two, CUDA_MATH_FP32, 30, false);
     CHECK_MSG(r.loss_rel <= 1e-5 && r.param_l2 <= 1e-5, "fp32 30 steps: loss %.3g, params %.3g", r.loss_rel, r.param_l2);
+    r = train_steps("[global stage]", &glob, CUDA_MATH_FP32, 30, false);
+    CHECK_MSG(r.loss_rel <= 1e-5 && r.param_l2 <= 1e-5, "fp32 30 steps, global stage: loss %.3g, params %.3g", r.loss_rel,
+              r.param_l2);
     r = train_steps("[head dim 8]", &hd8, CUDA_MATH_FP32, 30, true);
     CHECK_MSG(r.loss_rel <= 1e-5 && r.param_l2 <= 1e-5, "fp32 30 staged steps: loss %.3g, params %.3g", r.loss_rel,
               r.param_l2);
