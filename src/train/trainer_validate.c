@@ -153,6 +153,7 @@ static void save_best_model(Trainer *t, long iteration, double score) {
 bool trainer_evaluate(Trainer *t, bool final_extra) {
     long iteration = t->prog.iteration;
     const GlobalConfig *g = &t->cfg->global;
+    double t_begin = now_seconds();
     trainer_validate(t);
     // decisions are taken on rank 0 and broadcast so every rank agrees
     int32_t flags[2] = {0, 0};  // stop, lr reduced
@@ -198,6 +199,9 @@ bool trainer_evaluate(Trainer *t, bool final_extra) {
     comm_bcast(t->comm, &lr_now, sizeof lr_now, 0);
     t->sched.current_lr = lr_now;
     if (flags[0]) t->prog.stopped_early = true;
+    // what bench/model_quality.py subtracts from the log's timestamps to get the training time
+    if (t->root)
+        log_msg(LOG_INFO, "eir.validation", "iteration %ld: validation took %.2f s", iteration, now_seconds() - t_begin);
     return flags[0] != 0;
 }
 
