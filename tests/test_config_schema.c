@@ -96,6 +96,7 @@ static void check_written(const ConfigSchema *sc, const char *yaml, int base_ind
     const char *p = yaml;
     for (int i = 0; i < sc->n_keys; i++) {
         const ConfigKey *k = &sc->keys[i];
+        if (k->written_if_set) continue;  // at its default here: not written (test_config.c writes it set)
         int depth = 0;
         if (*k->section) {
             depth = 1;
