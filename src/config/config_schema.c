@@ -421,7 +421,9 @@ void config_print_keys(FILE *f) {
                     kind_name(k->kind));
             print_default(f, k);
             fprintf(f, " | ");
-            if (k->kind == CK_INT) {
+            if (k->load == config_load_evaluation_crops) {
+                fprintf(f, "all or [1, inf)");
+            } else if (k->kind == CK_INT) {
                 fprintf(f, "[%lld, ", k->lo);
                 if (k->hi >= INT_MAX) fprintf(f, "inf)");
                 else fprintf(f, "%lld]", k->hi);
