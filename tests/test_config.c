@@ -532,6 +532,27 @@ static void test_round_trip(void) {
     strlist_push(&src.overrides, "full_globals.basic_experiment.output_folder='true'");
     round_trip(&src, "effective_odd");
     config_sources_free(&src);
+    // evaluation_crops (eir-dist's own key): written only when set, read back as set
+    static const char *const crops[][2] = {{"all", "evaluation_crops: all\n"}, {"3", "evaluation_crops: 3\n"},
+                                           {"1", NULL}};
+    for (int c = 0; c < 3; c++) {
+        full_sources(&src);
+        char ov[128];
+        snprintf(ov, sizeof ov, "full_globals.evaluation_checkpoint.evaluation_crops=%s", crops[c][0]);
+        strlist_push(&src.overrides, ov);
+        snprintf(ov, sizeof ov, "effective_crops_%s", crops[c][0]);
+        round_trip(&src, ov);
+        ExperimentConfig cfg;
+        if (load(&cfg, &src) == 0) {
+            CHECK_EQ_INT(cfg.global.evaluation_checkpoint.evaluation_crops, c == 0 ? 0 : c == 1 ? 3 : 1);
+            char *text = config_effective_yaml(&cfg, "global_config", false);
+            if (crops[c][1]) CHECK_MSG(strstr(text, crops[c][1]) != NULL, "%s", text);
+            else CHECK(strstr(text, "evaluation_crops") == NULL);
+            free(text);
+            config_free(&cfg);
+        }
+        config_sources_free(&src);
+    }
 }
 
 // The effective files are where EIR puts them and are written whole (no temporaries left).

@@ -1,7 +1,7 @@
 // test_dataset.c: matching labels to files, the lane plan (same global batches for any rank
 // count, each train sample at most once per epoch), crops equal across rank counts, memory and
 // disk modes giving the same tokens, padding/truncation, imputation, dropout, read errors, and
-// the dry-run summary.
+// the dry-run summary, and validation crops (evaluation_crops) read anywhere in a file.
 #define _GNU_SOURCE
 #include <ftw.h>
 #include <stdlib.h>
@@ -83,6 +83,7 @@ static void make_cfg(ExperimentConfig *cfg, InputConfig *in, OutputConfig *out, 
     be->valid_size = 0.2;
     be->n_epochs = 3;
     be->memory_dataset = memory;
+    cfg->global.evaluation_checkpoint.evaluation_crops = 1;  // EIR's default (0 would be "all")
     in[0].input_source = g_data0;
     in[0].input_name = "bytes_main";
     in[0].max_length = L0;
@@ -407,6 +408,63 @@ static void test_valid(const DataSetup *s, ExperimentConfig *cfg) {
     rows_free(&ref);
 }
 
+// evaluation_crops != 1: valid files are whole (memory mode) or read by window (disk mode); any
+// crop's tokens are its bytes, padded; absent inputs are zeros; out-of-file crops are refused.
+// With evaluation_crops 1 the dataset holds no more than before and refuses crops.
+static void test_valid_crops(const DataSetup *s, ExperimentConfig *cfg) {
+    cfg->global.evaluation_checkpoint.evaluation_crops = 0;
+    for (int R = 1; R <= 2; R++)
+        for (int mem = 0; mem < 2; mem++) {
+            cfg->global.basic_experiment.memory_dataset = mem;
+            for (int r = 0; r < R; r++) {
+                Dataset ds;
+                char err[EIR_ERR_LEN];
+                CHECK_EQ_INT(dataset_open(&ds, s, cfg, r, R, err, sizeof err), 0);
+                for (int64_t j = 0; j < dataset_valid_count(&ds); j++) {
+                    int64_t i = ds.valid_lo + j;
+                    int num = id_num(sample_id(s, &s->valid, i));
+                    for (int k = 0; k < 2; k++) {
+                        const int L = k == 0 ? L0 : L1;
+                        const FileEntry *fe = s->valid.files[i * 2 + k];
+                        int64_t len = dataset_valid_length(&ds, j, k);
+                        CHECK_EQ_INT(len, fe ? fe->size : -1);
+                        int32_t got[L0];
+                        if (!fe) {
+                            CHECK_EQ_INT(dataset_valid_crop(&ds, j, k, 0, -1, got), 0);
+                            for (int q = 0; q < L; q++) CHECK_EQ_INT(got[q], 0);
+                            continue;
+                        }
+                        int64_t n = len < L ? len : L, starts[2] = {0, len - n};
+                        for (int c = 0; c < 2; c++) {
+                            CHECK_EQ_INT(dataset_valid_crop(&ds, j, k, starts[c], n, got), 0);
+                            int src = k == 0 ? num : num + 1000;
+                            for (int q = 0; q < L; q++)
+                                CHECK_EQ_INT(got[q], q < n ? file_byte(src, starts[c] + q) : EIR_TOKEN_PAD);
+                        }
+                        CHECK_EQ_INT(dataset_valid_crop(&ds, j, k, len - n + 1, n, got), -1);  // past the end
+                        CHECK(strstr(dataset_error(&ds), fe->path) != NULL);
+                    }
+                }
+                dataset_close(&ds);
+            }
+        }
+    // evaluation_crops 1: only the first L bytes are held, and crops are refused
+    cfg->global.evaluation_checkpoint.evaluation_crops = 1;
+    cfg->global.basic_experiment.memory_dataset = true;
+    Dataset ds;
+    char err[EIR_ERR_LEN];
+    CHECK_EQ_INT(dataset_open(&ds, s, cfg, 0, 1, err, sizeof err), 0);
+    int64_t held = ds.arena_size;
+    int32_t got[L0];
+    CHECK_EQ_INT(dataset_valid_crop(&ds, 0, 0, 0, 1, got), -1);
+    dataset_close(&ds);
+    cfg->global.evaluation_checkpoint.evaluation_crops = 3;
+    CHECK_EQ_INT(dataset_open(&ds, s, cfg, 0, 1, err, sizeof err), 0);
+    CHECK(ds.arena_size > held);  // some valid files are longer than L0
+    dataset_close(&ds);
+    cfg->global.evaluation_checkpoint.evaluation_crops = 1;
+}
+
 // A file that disappears after listing: named in the error, in both modes.
 static void test_read_errors(DataSetup *s, ExperimentConfig *cfg) {
     const FileEntry *victim = NULL;
@@ -518,6 +576,7 @@ int main(void) {
     test_lane_plan(s.train.n);
     test_batches(&s, &cfg);
     test_valid(&s, &cfg);
+    test_valid_crops(&s, &cfg);
     test_summary(&s, &cfg);
     test_read_errors(&s, &cfg);
     data_setup_free(&s);

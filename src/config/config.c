@@ -577,6 +577,23 @@ void config_load_warmup(Loader *L, const Sec *s, const ConfigKey *k, void *base)
     if (lr->warmup_auto) lr->warmup_steps = (int)nearbyint(2.0 / (1.0 - g->optimization.b2));
 }
 
+// evaluation_crops: an integer >= 1 or "all" (stored as 0, CROPS_ALL of infer/crops.h)
+void config_load_evaluation_crops(Loader *L, const Sec *s, const ConfigKey *k, void *base) {
+    int *out = CK_FIELD(int, base, k);
+    *out = (int)k->def_int;
+    const YamlNode *v = sec_get(s, k->key);
+    if (L->failed || !v) return;
+    if (v->kind == YNODE_SCALAR && v->type == YSCALAR_STR && strcmp(v->text, "all") == 0) {
+        *out = 0;
+    } else if (v->kind == YNODE_SCALAR && v->type == YSCALAR_INT && v->ival >= 1 && v->ival <= INT_MAX) {
+        *out = (int)v->ival;
+    } else {
+        char found[128];
+        ytree_describe(v, found, sizeof found);
+        fail_at(L, v, "evaluation_checkpoint.evaluation_crops", "expected an integer >= 1 or \"all\", got %s", found);
+    }
+}
+
 void config_load_checkpoint_interval(Loader *L, const Sec *s, const ConfigKey *k, void *base) {
     EvaluationCheckpointConfig *ec = &((GlobalConfig *)base)->evaluation_checkpoint;
     read_int(L, s, k->key, (int)k->def_int, k->lo, k->hi, true, (int)k->null_int, &ec->checkpoint_interval);

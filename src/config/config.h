@@ -73,6 +73,8 @@ typedef struct {
     int saved_result_detail_level; // 5
     int checkpoint_interval;       // 0 = None: no model file is ever saved (EIR)
     int n_saved_models;            // 1
+    int evaluation_crops;          // eir-dist's own: 1 (EIR: validation on the first max_length bytes
+                                   // only); 0 = "all" crops, N = at most N (infer/crops.h), scored beside
 } EvaluationCheckpointConfig;
 
 typedef struct {

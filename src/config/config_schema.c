@@ -68,6 +68,11 @@ static bool warmup_equal(const void *x, const void *y) {
            a->lr_schedule.warmup_steps == b->lr_schedule.warmup_steps;
 }
 
+static bool evaluation_crops_equal(const void *x, const void *y) {
+    return ((const GlobalConfig *)x)->evaluation_checkpoint.evaluation_crops ==
+           ((const GlobalConfig *)y)->evaluation_checkpoint.evaluation_crops;
+}
+
 static const ConfigKey k_global[] = {
     // basic_experiment
     {.section = "basic_experiment", .key = "output_folder", .kind = CK_STR, .off = F(basic_experiment.output_folder),
@@ -145,6 +150,11 @@ static const ConfigKey k_global[] = {
      .doc = "iterations between model files and training states, a multiple of sample_interval (null: never)"},
     INT_K("evaluation_checkpoint", "n_saved_models", evaluation_checkpoint.n_saved_models, 1, 1, INT_MAX,
           "best model files kept"),
+    {.section = "evaluation_checkpoint", .key = "evaluation_crops", .kind = CK_CUSTOM,
+     .off = F(evaluation_checkpoint.evaluation_crops), .def_int = 1, .load = config_load_evaluation_crops,
+     .write = config_write_evaluation_crops, .equal = evaluation_crops_equal, .written_if_set = true,
+     .doc = "eir-dist's own: 'all' or N > 1 also scores each validation file by the mean over all (at most N) "
+            "of its crops, beside EIR's first-max_length-bytes metrics (1: off)"},
     // attribution_analysis
     FALSE_ONLY("attribution_analysis", "compute_attributions", attribution_analysis.compute_attributions,
                "integrated-gradients attributions are not implemented; EIR skips them for bytes inputs anyway",
@@ -394,6 +404,7 @@ static void print_default(FILE *f, const ConfigKey *k) {
     if (k->load == config_load_valid_size) { fprintf(f, "%g", k->def_num); return; }
     if (k->load == config_load_warmup || k->load == config_load_dim_feedforward) { fprintf(f, "auto"); return; }
     if (k->load == config_load_pool) { fprintf(f, "null"); return; }
+    if (k->load == config_load_evaluation_crops) { fprintf(f, "%lld", k->def_int); return; }
     switch (k->kind) {
     case CK_INT: case CK_LAYERS: fprintf(f, k->kind == CK_LAYERS ? "[%lld]" : "%lld", k->def_int); break;
     case CK_NUM: fprintf(f, "%g", k->def_num); break;
@@ -420,7 +431,9 @@ void config_print_keys(FILE *f) {
                     kind_name(k->kind));
             print_default(f, k);
             fprintf(f, " | ");
-            if (k->kind == CK_INT) {
+            if (k->load == config_load_evaluation_crops) {
+                fprintf(f, "all or [1, inf)");
+            } else if (k->kind == CK_INT) {
                 fprintf(f, "[%lld, ", k->lo);
                 if (k->hi >= INT_MAX) fprintf(f, "inf)");
                 else fprintf(f, "%lld]", k->hi);

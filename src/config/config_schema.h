@@ -65,6 +65,8 @@ typedef struct ConfigKey {
     bool null_ok;         // CK_STR: YAML null stores NULL
     int path_kind;        // CK_PATH: 1 = regular file, 0 = file or folder
     bool stripped_null;   // written as null in the stripped configs (paths)
+    bool written_if_set;  // eir-dist's own key, absent from EIR: written only when not at its default,
+                          // so the configs of a run that does not use it are the ones EIR writes
     const char *const *choices, *const *eir_only;
     const char *why;      // why eir_only values / non-defaults are refused
     const char *doc;      // one line; also "expected ..." for required keys and paths
@@ -105,6 +107,7 @@ void config_load_valid_size(struct ConfigLoader *L, const struct ConfigSec *s, c
 void config_load_device(struct ConfigLoader *L, const struct ConfigSec *s, const ConfigKey *k, void *base);
 void config_load_lr_schedule(struct ConfigLoader *L, const struct ConfigSec *s, const ConfigKey *k, void *base);
 void config_load_warmup(struct ConfigLoader *L, const struct ConfigSec *s, const ConfigKey *k, void *base);
+void config_load_evaluation_crops(struct ConfigLoader *L, const struct ConfigSec *s, const ConfigKey *k, void *base);
 void config_load_checkpoint_interval(struct ConfigLoader *L, const struct ConfigSec *s, const ConfigKey *k, void *base);
 void config_load_input_model_type(struct ConfigLoader *L, const struct ConfigSec *s, const ConfigKey *k, void *base);
 // global_* keys (beyond EIR): written only when global_layers > 0
@@ -116,6 +119,7 @@ void config_finish_output(struct ConfigLoader *L, const struct ConfigSec *root, 
 void config_write_valid_size(struct ConfigEmit *e, const ConfigKey *k, const void *base);
 void config_write_warmup(struct ConfigEmit *e, const ConfigKey *k, const void *base);
 void config_write_pool(struct ConfigEmit *e, const ConfigKey *k, const void *base);
+void config_write_evaluation_crops(struct ConfigEmit *e, const ConfigKey *k, const void *base);
 
 // Prints every table (file, section.key, type, default, accepted values, doc) for --config-keys.
 void config_print_keys(FILE *f);

@@ -190,6 +190,14 @@ void config_write_global_key(Emit *e, const ConfigKey *k, const void *base) {
     kv_int(e, k->key, *CK_CFIELD(int, base, k));
 }
 
+// Only when set: a run that does not use it has EIR's configs, byte for byte.
+void config_write_evaluation_crops(Emit *e, const ConfigKey *k, const void *base) {
+    int v = *CK_CFIELD(int, base, k);
+    if (v == (int)k->def_int) return;
+    if (v == 0) kv_str(e, k->key, "all");
+    else kv_int(e, k->key, v);
+}
+
 static void write_key(Emit *e, const ConfigKey *k, const void *base, bool stripped) {
     if (k->write) {
         k->write(e, k, base);

@@ -190,5 +190,13 @@ void data_summary_print(FILE *f, const DataSetup *s, const ExperimentConfig *cfg
     }
     snprintf(v, sizeof v, "%s", be->memory_dataset ? "yes (files read into memory at start)" : "no (read from disk per batch)");
     row_kv(f, "memory_dataset", v);
+    int crops = cfg->global.evaluation_checkpoint.evaluation_crops;
+    if (crops != 1) {  // eir-dist's own key: shown only when set
+        char mode[24];
+        snprintf(mode, sizeof mode, crops == 0 ? "all" : "%d", crops);
+        snprintf(v, sizeof v, "%s (valid files %s)", mode,
+                 be->memory_dataset ? "held whole in memory" : "cropped from disk");
+        row_kv(f, "evaluation_crops", v);
+    }
     rule(f);
 }

@@ -145,11 +145,20 @@ int read_file_window(const char *path, int64_t offset, int64_t n, uint8_t *buf, 
     return 0;
 }
 
+static int max_len_of(const Dataset *ds) {
+    int m = 1;
+    for (int k = 0; k < ds->n_inputs; k++)
+        if (ds->max_length[k] > m) m = ds->max_length[k];
+    return m;
+}
+
 // Bytes of input k kept in memory for a sample: the whole file when a training crop may start
-// anywhere, else only the first L bytes (all that from_start tokenisation ever reads).
+// anywhere, or a validation crop (evaluation_crops), else only the first L bytes (all that
+// from_start tokenisation ever reads).
 static int64_t stored_len(const Dataset *ds, const FileEntry *fe, int k, bool train) {
     if (!fe) return 0;
     if (train && ds->sampling[k] == SAMPLE_UNIFORM) return fe->size;
+    if (!train && ds->valid_whole) return fe->size;
     return fe->size < ds->max_length[k] ? fe->size : ds->max_length[k];
 }
 
@@ -164,6 +173,7 @@ int dataset_open(Dataset *ds, const DataSetup *setup, const ExperimentConfig *cf
     ds->rank = rank;
     ds->n_ranks = n_ranks;
     ds->memory = cfg->global.basic_experiment.memory_dataset;
+    ds->valid_whole = cfg->global.evaluation_checkpoint.evaluation_crops != 1;
     if (lane_plan_init(&ds->plan, setup->train.n, ds->batch, rank, n_ranks, setup->seed, ds->err, sizeof ds->err) != 0) {
         err_fail(err, errlen, "%s", ds->err);
         return -1;
@@ -179,7 +189,10 @@ int dataset_open(Dataset *ds, const DataSetup *setup, const ExperimentConfig *cf
     }
     ds->rows = malloc_check((size_t)ds->local_rows * sizeof(int64_t));
     valid_shard(setup->valid.n, rank, n_ranks, &ds->valid_lo, &ds->valid_hi);
-    if (!ds->memory) return 0;
+    if (!ds->memory) {
+        if (ds->valid_whole) ds->window = malloc_check((size_t)max_len_of(ds));
+        return 0;
+    }
 
     // Memory mode: size the arena over this rank's samples, then read them all into it.
     int64_t n_local;
@@ -284,12 +297,6 @@ static int fill_input(const Dataset *ds, const FileEntry *fe, int k, bool train,
     return 0;
 }
 
-static int max_len_of(const Dataset *ds) {
-    int m = 1;
-    for (int k = 0; k < ds->n_inputs; k++)
-        if (ds->max_length[k] > m) m = ds->max_length[k];
-    return m;
-}
 
 // Fills n rows: row j is sample idx[j] of list (train or valid). memory-mode offsets come from
 // off/len at row offrow[j] (an index into the [x n_inputs] tables).
@@ -327,6 +334,35 @@ int dataset_train_batch(Dataset *ds, int64_t epoch, int64_t iter, int64_t global
                      ds->train_off, ds->rows, tokens, targets);
 }
 
+int64_t dataset_valid_length(const Dataset *ds, int64_t first, int k) {
+    const FileEntry *fe = ds->setup->valid.files[(ds->valid_lo + first) * ds->n_inputs + k];
+    return fe ? fe->size : -1;
+}
+
+int dataset_valid_crop(Dataset *ds, int64_t first, int k, int64_t start, int64_t n, int32_t *out) {
+    const int L = ds->max_length[k];
+    const FileEntry *fe = ds->setup->valid.files[(ds->valid_lo + first) * ds->n_inputs + k];
+    if (n < 0 || !fe) {
+        memset(out, 0, (size_t)L * sizeof(int32_t));
+        return 0;
+    }
+    if (!ds->valid_whole || first < 0 || first >= ds->valid_hi - ds->valid_lo || start < 0 || n > L ||
+        start + n > fe->size) {
+        snprintf(ds->err, sizeof ds->err, "dataset_valid_crop: bytes [%lld, %lld) of '%s' are not a crop this "
+                 "dataset holds", (long long)start, (long long)(start + n), fe->path);
+        return -1;
+    }
+    const uint8_t *bytes;
+    if (ds->memory) {
+        bytes = ds->arena + ds->valid_off[first * ds->n_inputs + k] + start;
+    } else {
+        if (n > 0 && read_file_window(fe->path, start, n, ds->window, ds->err, sizeof ds->err) != 0) return -1;
+        bytes = ds->window;
+    }
+    bytes_tokenize(bytes, (size_t)n, L, out);
+    return 0;
+}
+
 int dataset_valid_batch(Dataset *ds, int64_t first, int n, int32_t **tokens, float *targets, int64_t *sample_idx) {
     int64_t nv = ds->valid_hi - ds->valid_lo;
     if (first < 0 || n < 0 || first + n > nv) {
@@ -358,6 +394,8 @@ void dataset_close(Dataset *ds) {
     free(ds->valid_off);
     free(ds->valid_len);
     free(ds->rows);
+    free(ds->window);
+    ds->window = NULL;
     ds->setup = NULL;
     ds->max_length = NULL;
     ds->sampling = NULL;

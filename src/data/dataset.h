@@ -63,16 +63,19 @@ typedef struct {
     double *modality_dropout;      // per input
     int batch, rank, n_ranks, local_rows;
     bool memory;
+    bool valid_whole;              // evaluation_crops != 1: validation reads crops anywhere in a file
     LanePlan plan;
     int64_t valid_lo, valid_hi;    // this rank's valid samples
     // memory mode: every byte this rank needs in one allocation; per (sample, input) offset into
     // it and stored length (-1 = not held by this rank). A training input with uniform sampling
-    // keeps the whole file (any window may be cropped); otherwise only the first L bytes.
+    // keeps the whole file (any window may be cropped), and so does a valid input when
+    // valid_whole; otherwise only the first L bytes.
     uint8_t *arena;
     int64_t arena_size;
     int64_t *train_off, *train_len;  // [n_train x n_inputs]
     int64_t *valid_off, *valid_len;  // [(valid_hi - valid_lo) x n_inputs]
     int64_t *rows;                   // scratch: this rank's train indices of one batch
+    uint8_t *window;                 // disk mode with valid_whole: one crop's bytes
     char err[EIR_ERR_LEN];
 } Dataset;
 
@@ -99,6 +102,11 @@ int dataset_train_batch(Dataset *ds, int64_t epoch, int64_t iter, int64_t global
 // Fills n rows with this rank's valid samples first .. first+n-1 (0-based within its range),
 // tokenised from the start. sample_idx (may be NULL) = index into setup->valid. 0 or -1.
 int dataset_valid_batch(Dataset *ds, int64_t first, int n, int32_t **tokens, float *targets, int64_t *sample_idx);
+// Validation by crops (infer/crops.h; valid_whole only): bytes of input k of this rank's valid
+// sample `first` (-1: it has no file for k), and tokens of the n <= L bytes from start into
+// out[0..L) (n == -1: absent, L zero tokens). 0 or -1 with a message in dataset_error(ds).
+int64_t dataset_valid_length(const Dataset *ds, int64_t first, int k);
+int dataset_valid_crop(Dataset *ds, int64_t first, int k, int64_t start, int64_t n, int32_t *out);
 static inline const char *dataset_error(const Dataset *ds) { return ds->err; }
 void dataset_close(Dataset *ds);
 

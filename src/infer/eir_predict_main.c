@@ -14,6 +14,7 @@
 #include "data/csv.h"
 #include "data/dataset.h"
 #include "data/files.h"
+#include "infer/crops.h"
 #include "infer/inference.h"
 #include "infer/metrics.h"
 
@@ -24,13 +25,15 @@ typedef struct {
     int n_input_specs;
     bool evaluate;
     int batch_size;
+    int crops;        // crop mode (crops.h); 1: EIR's first max_length bytes
     int cuda_device;  // -1: CPU
 } PredictArgs;
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: eir-predict --model-path M.safetensors --input-folder DIR --output-folder OUT\n"
-            "                   [--labels CSV [--evaluate]] [--batch-size N] [--device cpu|cuda|cuda:N] [--max-memory SIZE]\n"
+            "                   [--labels CSV [--evaluate]] [--crops all|N] [--batch-size N] [--device cpu|cuda|cuda:N]\n"
+            "                   [--max-memory SIZE]\n"
             "\n"
             "Predicts every file under DIR (searched recursively; ID = file name without its last\n"
             "suffix) with the model file M, which carries everything needed (configs, classes).\n"
@@ -41,14 +44,18 @@ static void usage(FILE *f) {
             "  --output-folder, --output_folder O  where predictions.csv is written (created)\n"
             "  --labels CSV                        labels CSV (ID column + the model's target columns)\n"
             "  --evaluate                          with --labels: write calculated_metrics.json\n"
-            "  --batch-size N                      rows per forward pass (default 64)\n"
+            "  --crops all|N                       predict a file longer than max_length bytes from the mean over\n"
+            "                                      ceil(len / max_length) crops (all) or at most N crops spread\n"
+            "                                      evenly over it (default 1: its first max_length bytes, as EIR)\n"
+            "  --batch-size N                      rows (crops) per forward pass (default 64)\n"
             "  --device cpu|cuda|cuda:N            where the forward pass runs (default cpu; cuda = GPU 0)\n"
             "  --max-memory SIZE                   refuse (exit 2) a model + batch estimated above SIZE (8G, 512M);\n"
             "                                      the machine's available memory always applies\n"
             "\n"
             "predictions.csv: ID, one probability column per class (softmax; one target: the class\n"
             "names, several targets: <column>.<class>), the predicted class, and with --labels the\n"
-            "true label. Continuous targets give the predicted value.\n");
+            "true label. Continuous targets give the predicted value. With --crops, a file's\n"
+            "probabilities (values) are the mean over its crops and the predicted class their argmax.\n");
 }
 
 static const char *flag_value(int argc, char **argv, int *i, const char *a, const char *name1, const char *name2) {
@@ -65,6 +72,7 @@ static const char *flag_value(int argc, char **argv, int *i, const char *a, cons
 static void parse_args(int argc, char **argv, PredictArgs *pa) {
     memset(pa, 0, sizeof *pa);
     pa->batch_size = 64;
+    pa->crops = 1;
     pa->cuda_device = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -82,6 +90,8 @@ static void parse_args(int argc, char **argv, PredictArgs *pa) {
             long b = strtol(v, &end, 10);
             if (*end || b < 1 || b > 65536) eir_die_user("--batch-size: expected an integer in [1, 65536], got '%s'", v);
             pa->batch_size = (int)b;
+        } else if ((v = flag_value(argc, argv, &i, a, "--crops", "--crops"))) {
+            if (crops_parse(v, &pa->crops) != 0) eir_die_user("--crops: expected \"all\" or an integer >= 1, got '%s'", v);
         } else if ((v = flag_value(argc, argv, &i, a, "--max-memory", "--max_memory"))) {
             uint64_t bytes;
             char err[256];
@@ -138,6 +148,9 @@ typedef struct {
     int32_t **truth;     // [T][n] class index, -1 missing/unknown
     float **truth_val;   // [T][n] continuous value or NaN
     const char ***truth_text;  // [T][n] the label cell (points into labels) or NULL
+    const FileEntry **files;   // [n x ni]: each sample's file per input, NULL = absent
+    int64_t crops_total;       // crops over every sample (= n with --crops 1)
+    char err[EIR_ERR_LEN];     // a window that could not be read
 } PredictRun;
 
 // The sample IDs: union of the inputs' file stems, sorted.
@@ -170,54 +183,57 @@ static void read_labels(PredictRun *r, const PredictArgs *pa) {
     }
 }
 
-// Outputs of every sample, in batches of --batch-size.
+// Each sample's file per input (both lists are sorted: one cursor per input).
+static void match_files(PredictRun *r) {
+    r->files = calloc_check((size_t)r->n * (size_t)r->ni, sizeof(FileEntry *));
+    for (int k = 0; k < r->ni; k++) {
+        const FileIndex *fi = &r->fi[k];
+        int64_t cursor = 0;
+        for (int64_t i = 0; i < r->n; i++) {
+            while (cursor < fi->n && strcmp(fi->files[cursor].id, r->ids[i]) < 0) cursor++;
+            if (cursor < fi->n && !strcmp(fi->files[cursor].id, r->ids[i])) r->files[i * r->ni + k] = &fi->files[cursor];
+        }
+    }
+}
+
+static int64_t src_length(void *ctx, int64_t sample, int input) {
+    const PredictRun *r = ctx;
+    const FileEntry *fe = r->files[sample * r->ni + input];
+    return fe ? fe->size : -1;  // missing: imputed
+}
+
+static const uint8_t *src_window(void *ctx, int64_t sample, int input, int64_t start, int64_t n, uint8_t *buf) {
+    PredictRun *r = ctx;
+    const FileEntry *fe = r->files[sample * r->ni + input];
+    return read_file_window(fe->path, start, n, buf, r->err, sizeof r->err) == 0 ? buf : NULL;
+}
+
+static void src_done(void *ctx, int64_t sample, int64_t n_crops, float *const *outputs, float *const *scores) {
+    PredictRun *r = ctx;
+    for (int t = 0; t < r->T; t++) {
+        int K = r->p.model.config.targets[t].n_classes;
+        memcpy(r->outs[t] + sample * K, outputs[t], sizeof(float) * (size_t)K);
+        memcpy(r->logits[t] + sample * K, scores[t], sizeof(float) * (size_t)K);
+    }
+    r->crops_total += n_crops;
+}
+
+// Outputs of every sample: its crops (one with --crops 1) in passes of --batch-size rows.
 static void predict_all(PredictRun *r, const PredictArgs *pa) {
     const ModelConfig *mc = &r->p.model.config;
-    int ni = r->ni, B = pa->batch_size;
     r->logits = calloc_check((size_t)r->T, sizeof(float *));
     r->outs = calloc_check((size_t)r->T, sizeof(float *));
     for (int t = 0; t < r->T; t++) {
         r->logits[t] = malloc_check(sizeof(float) * (size_t)r->n * (size_t)mc->targets[t].n_classes);
         r->outs[t] = malloc_check(sizeof(float) * (size_t)r->n * (size_t)mc->targets[t].n_classes);
     }
-    const uint8_t **bytes = calloc_check((size_t)B * ni, sizeof(uint8_t *));
-    size_t *lens = calloc_check((size_t)B * ni, sizeof(size_t));
-    uint8_t **bufs = calloc_check((size_t)ni, sizeof(uint8_t *));
-    for (int k = 0; k < ni; k++) bufs[k] = malloc_check((size_t)B * mc->inputs[k].max_length);
-    int64_t *cursor = calloc_check((size_t)ni, sizeof(int64_t));
-    char err[EIR_ERR_LEN];
-    for (int64_t first = 0; first < r->n; first += B) {
-        int b = (int)(r->n - first < B ? r->n - first : B);
-        for (int row = 0; row < b; row++)
-            for (int k = 0; k < ni; k++) {
-                const char *id = r->ids[first + row];
-                const FileIndex *fi = &r->fi[k];
-                // both lists are sorted: advance this input's cursor to the ID
-                while (cursor[k] < fi->n && strcmp(fi->files[cursor[k]].id, id) < 0) cursor[k]++;
-                size_t slot = (size_t)row * ni + k;
-                bytes[slot] = NULL;
-                lens[slot] = 0;
-                if (cursor[k] >= fi->n || strcmp(fi->files[cursor[k]].id, id)) continue;  // missing: imputed
-                const FileEntry *fe = &fi->files[cursor[k]];
-                int L = mc->inputs[k].max_length;
-                int64_t want = fe->size < L ? fe->size : L;
-                uint8_t *dst = bufs[k] + (size_t)row * L;
-                if (want > 0 && read_file_window(fe->path, 0, want, dst, err, sizeof err) != 0) eir_die_user("%s", err);
-                bytes[slot] = dst;
-                lens[slot] = (size_t)want;
-            }
-        predictor_run(&r->p, bytes, lens, b);
-        for (int t = 0; t < r->T; t++) {
-            int K = mc->targets[t].n_classes;
-            memcpy(r->logits[t] + first * K, predictor_logits(&r->p, t), sizeof(float) * (size_t)b * K);
-            for (int row = 0; row < b; row++) predictor_outputs(&r->p, t, row, r->outs[t] + (first + row) * K);
-        }
-    }
-    free(cursor);
-    for (int k = 0; k < ni; k++) free(bufs[k]);
-    free(bufs);
-    free(lens);
-    free(bytes);
+    match_files(r);
+    CropPredictor cp;
+    crop_predictor_init(&cp, &r->p, pa->crops);
+    static const CropSource src = {src_length, src_window, src_done, NULL};
+    int rc = crop_predictor_run(&cp, &src, r, r->n);
+    crop_predictor_free(&cp);
+    if (rc != 0) eir_die_user("%s", r->err);
 }
 
 // True labels per target and sample, from the labels CSV.
@@ -335,6 +351,11 @@ static void write_metrics_json(const PredictRun *r, const PredictArgs *pa) {
                           "roc-auc-macro", json_num(cm.roc_auc), "ap-macro", json_num(cm.ap), "loss",
                           json_num(cm.loss), "n", cm.n_used);
         }
+        if (pa->crops != 1) {  // absent by default: the file stays as it was before --crops
+            char name[24];
+            json_object_set_new(m, "crops", json_string(crops_mode_name(pa->crops, name, sizeof name)));
+            json_object_set_new(m, "crops_per_file", json_real((double)r->crops_total / (double)r->n));
+        }
         json_object_set_new(out, ti->column, m);
     }
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -344,6 +365,14 @@ static void write_metrics_json(const PredictRun *r, const PredictArgs *pa) {
     printf("eir-predict: metrics -> %s\n%s\n", path, text);
     free(path);
     free(text);
+}
+
+// How many crops the outputs are the mean of (with --crops, or beside --evaluate's metrics).
+static void print_crops(const PredictRun *r, const PredictArgs *pa) {
+    char name[24];
+    printf("eir-predict: crops: %s (mean %.2f per file: %lld crops for %lld files)\n",
+           crops_mode_name(pa->crops, name, sizeof name), (double)r->crops_total / (double)r->n,
+           (long long)r->crops_total, (long long)r->n);
 }
 
 static void predict_run_free(PredictRun *r) {
@@ -360,6 +389,7 @@ static void predict_run_free(PredictRun *r) {
     free(r->truth_val);
     free(r->truth_text);
     free(r->label_col);
+    free(r->files);
     csv_free(&r->labels);
     free(r->ids);
     for (int k = 0; r->fi && k < r->ni; k++) files_free(&r->fi[k]);
@@ -384,6 +414,7 @@ int main(int argc, char **argv) {
     if (pa.labels) match_labels(&r);
     if (mkdir_p(pa.output_folder) != 0) eir_die_user("cannot create '%s': %s", pa.output_folder, strerror(errno));
     write_predictions_csv(&r, &pa);
+    if (pa.crops != 1 || pa.evaluate) print_crops(&r, &pa);
     if (pa.evaluate) write_metrics_json(&r, &pa);
     predict_run_free(&r);
     return 0;

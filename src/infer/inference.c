@@ -1,5 +1,6 @@
 // inference.c: batched eval-mode prediction from raw bytes.
 #include "infer/inference.h"
+#include "infer/crops.h"
 #include "infer/memory_check.h"
 
 #include <stdio.h>
@@ -108,24 +109,7 @@ const float *predictor_logits(Predictor *p, int target) {
 void predictor_outputs(Predictor *p, int target, int row, float *out) {
     const TargetInfo *ti = &p->meta.targets[target];
     int K = p->model.config.targets[target].n_classes;
-    const float *lg = predictor_logits(p, target) + (size_t)row * K;
-    if (ti->continuous) {
-        out[0] = (float)(lg[0] * ti->scale + ti->mean);
-        return;
-    }
-    if (K == 1) {
-        out[0] = 1.0f / (1.0f + expf(-lg[0]));
-        return;
-    }
-    // scipy.special.softmax in float32: exp(x - max) / sum
-    float mx = lg[0];
-    for (int k = 1; k < K; k++) mx = lg[k] > mx ? lg[k] : mx;
-    float sum = 0.0f;
-    for (int k = 0; k < K; k++) {
-        out[k] = expf(lg[k] - mx);
-        sum += out[k];
-    }
-    for (int k = 0; k < K; k++) out[k] /= sum;
+    crops_row_outputs(predictor_logits(p, target) + (size_t)row * K, K, ti->continuous, ti->mean, ti->scale, out);
 }
 
 int predictor_input_index(const Predictor *p, const char *name) {

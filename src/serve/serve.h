@@ -22,6 +22,8 @@ typedef struct {
     int idle_timeout_s;         // HTTP/1 request and HTTP/2 idle timeout
     int drain_timeout_s;        // SIGTERM: longest wait for in-flight requests
     const char *tls_cert, *tls_key;
+    int crops;                  // crop mode (infer/crops.h): 1 = EIR's first max_length bytes; CROPS_ALL (0)
+                                // or N: the mean over a value's crops (set it: 0 is "all")
     int cuda_device;            // -1: the forward pass runs on the CPU; else this CUDA device
     char device_name[32];       // "cpu" or "cuda:N", for /info and the log
 } ServeOptions;

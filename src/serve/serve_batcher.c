@@ -1,10 +1,12 @@
 // serve_batcher.c: the job queue and the inference workers (see serve_batcher.h).
 //
-// Batch forming: a worker wakes when items are queued and takes them once max_batch items are
-// waiting, or once the oldest queued item has waited max_delay_us (items that already waited
-// while every worker was busy go at once). Idle workers share what is queued: a worker takes
-// ceil(queued / idle workers) items (at most max_batch), so two idle workers split one burst
-// instead of one taking it all while the other sleeps.
+// Batch forming, in forward rows (an item's rows are its crops: 1 without --crops): a worker
+// wakes when items are queued and takes them once max_batch rows are waiting, or once the oldest
+// queued item has waited max_delay_us (items that already waited while every worker was busy go
+// at once). Idle workers share what is queued: a worker takes whole items up to
+// ceil(queued rows / idle workers) rows (at most max_batch; at least one item), so two idle
+// workers split one burst instead of one taking it all while the other sleeps. The queue's
+// capacity (--max-queue-items) counts items.
 //
 // Threads: every worker runs `threads / workers` OpenMP threads (set in the worker thread: the
 // OpenMP thread count is per thread) and OpenBLAS runs single-threaded, so the workers together
@@ -24,6 +26,7 @@
 #include "common/util.h"
 #include "data/csv.h"  // EIR_ERR_LEN
 #include "serve/serve_json.h"
+#include "infer/crops.h"
 #include "infer/inference.h"
 
 void openblas_set_num_threads(int num_threads);  // OpenBLAS extension
@@ -44,6 +47,7 @@ struct Batcher {
     pthread_cond_t cv;
     ServeJob *head, *tail;  // FIFO of jobs with untaken items
     long queued_items, capacity;
+    int64_t queued_rows;    // forward rows of the queued items
     int idle_workers;       // workers looking for items (not computing)
     bool stopping;
     int n_loaded, n_failed;
@@ -59,6 +63,9 @@ ServeJob *job_create(int n_items, int n_inputs, size_t data_bytes) {
     job->n_inputs = n_inputs;
     job->bytes = calloc_check(slots, sizeof *job->bytes);
     job->lens = calloc_check(slots, sizeof *job->lens);
+    job->item_rows = malloc_check(sizeof *job->item_rows * (size_t)(n_items ? n_items : 1));
+    for (int i = 0; i < n_items; i++) job->item_rows[i] = 1;
+    job->n_rows = n_items;
     job->item_json = calloc_check((size_t)n_items, sizeof *job->item_json);
     job->item_len = calloc_check((size_t)n_items, sizeof *job->item_len);
     job->data = malloc_check(data_bytes ? data_bytes : 1);
@@ -75,6 +82,7 @@ void job_free(ServeJob *job) {
     free(job->data);
     free(job->bytes);
     free(job->lens);
+    free(job->item_rows);
     free(job);
 }
 
@@ -113,7 +121,7 @@ static int take_batch(Batcher *b, Piece *pieces, double *t_take) {
         }
         // wait for a full batch or the oldest item's deadline
         double deadline = b->head->t_enqueue + (double)o->max_delay_us * 1e-6;
-        while (!b->stopping && b->queued_items > 0 && b->queued_items < o->max_batch && now_seconds() < deadline) {
+        while (!b->stopping && b->queued_items > 0 && b->queued_rows < o->max_batch && now_seconds() < deadline) {
             // condition variables use CLOCK_REALTIME; convert the monotonic deadline
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -124,17 +132,23 @@ static int take_batch(Batcher *b, Piece *pieces, double *t_take) {
         }
         if (b->queued_items > 0) break;  // else another worker took them: wait again
     }
-    long share = (b->queued_items + b->idle_workers - 1) / b->idle_workers;
+    int64_t share = (b->queued_rows + b->idle_workers - 1) / b->idle_workers, taken = 0;
     if (share > o->max_batch) share = o->max_batch;
     int n_pieces = 0;
-    while (share > 0 && b->head) {
+    while (b->head && taken < share) {
         ServeJob *job = b->head;
-        int k = job->n_items - job->next_item;
-        if (k > share) k = (int)share;
+        // whole items while they fit in the share; the first one always
+        int k = 0;
+        while (job->next_item + k < job->n_items &&
+               (taken == 0 || taken + job->item_rows[job->next_item + k] <= share)) {
+            taken += job->item_rows[job->next_item + k];
+            b->queued_rows -= job->item_rows[job->next_item + k];
+            k++;
+        }
+        if (k == 0) break;  // the next item does not fit: it starts the next batch
         pieces[n_pieces++] = (Piece){job, job->next_item, k};
         job->next_item += k;
         b->queued_items -= k;
-        share -= k;
         if (job->next_item == job->n_items) {  // fully taken: leaves the queue
             b->head = job->next;
             if (!b->head) b->tail = NULL;
@@ -162,6 +176,46 @@ static void report_loaded(Batcher *b, const char *err) {
     if (last) h2o_multithread_send_message(b->control, &b->control_msg);
 }
 
+// One worker's items of the batch being run, for the crop source's callbacks (crops.h).
+typedef struct {
+    Batcher *b;
+    const ModelMeta *meta;
+    int n_inputs;
+    ServeJob **job;  // [max_batch]: item i of the batch is item idx[i] of job[i]
+    int *idx;
+    StrBuf sb;
+} WorkerItems;
+
+static int64_t item_length(void *ctx, int64_t i, int input) {
+    const WorkerItems *w = ctx;
+    return (int64_t)w->job[i]->lens[(size_t)w->idx[i] * (size_t)w->n_inputs + (size_t)input];
+}
+
+// The decoded value stays in the job's memory: crops point into it.
+static const uint8_t *item_window(void *ctx, int64_t i, int input, int64_t start, int64_t n, uint8_t *buf) {
+    (void)n, (void)buf;
+    const WorkerItems *w = ctx;
+    return w->job[i]->bytes[(size_t)w->idx[i] * (size_t)w->n_inputs + (size_t)input] + start;
+}
+
+static void item_done(void *ctx, int64_t i, int64_t n_crops, float *const *outputs, float *const *scores) {
+    (void)n_crops, (void)scores;
+    WorkerItems *w = ctx;
+    w->sb.len = 0;
+    json_render_outputs(&w->sb, w->meta, (const float *const *)outputs);
+    char *text = malloc_check(w->sb.len + 1);
+    memcpy(text, w->sb.data, w->sb.len);
+    text[w->sb.len] = '\0';
+    w->job[i]->item_json[w->idx[i]] = text;
+    w->job[i]->item_len[w->idx[i]] = w->sb.len;
+}
+
+static void item_pass(void *ctx, int rows, double seconds) {
+    metrics_observe_batch(((WorkerItems *)ctx)->b->metrics, rows, seconds);
+}
+
+static const CropSource ITEM_SOURCE = {item_length, item_window, item_done, item_pass};
+
 static void *worker_main(void *arg) {
     Worker *w = arg;
     Batcher *b = w->b;
@@ -176,63 +230,39 @@ static void *worker_main(void *arg) {
         return NULL;
     }
     report_loaded(b, NULL);
-    int ni = p.model.config.n_inputs, maxK = 1;
-    for (int t = 0; t < p.meta.n_targets; t++)
-        if (p.model.config.targets[t].n_classes > maxK) maxK = p.model.config.targets[t].n_classes;
+    CropPredictor cp;
+    crop_predictor_init(&cp, &p, o->crops);
     Piece *pieces = malloc_check(sizeof(Piece) * (size_t)o->max_batch);
-    const uint8_t **bytes = malloc_check(sizeof(uint8_t *) * (size_t)o->max_batch * (size_t)ni);
-    size_t *lens = malloc_check(sizeof(size_t) * (size_t)o->max_batch * (size_t)ni);
-    int *row_of = malloc_check(sizeof(int) * (size_t)o->max_batch);  // per piece: first row, -1 = skipped
-    float *scratch = malloc_check(sizeof(float) * (size_t)maxK);
-    StrBuf sb = {0};
+    WorkerItems items = {.b = b, .meta = &p.meta, .n_inputs = p.model.config.n_inputs};
+    items.job = malloc_check(sizeof(ServeJob *) * (size_t)o->max_batch);  // a batch has <= max_batch items
+    items.idx = malloc_check(sizeof(int) * (size_t)o->max_batch);
     for (;;) {
         double t_take;
         int n_pieces = take_batch(b, pieces, &t_take);
         if (n_pieces == 0) break;
-        // gather the rows; items of requests that waited too long are not computed
-        int rows = 0;
+        // gather the items; items of requests that waited too long are not computed
+        int n = 0;
         for (int q = 0; q < n_pieces; q++) {
             ServeJob *job = pieces[q].job;
             for (int i = 0; i < pieces[q].count; i++) metrics_observe_queue_wait(b->metrics, t_take - job->t_enqueue);
             bool late = o->request_timeout_ms > 0 && (t_take - job->t_arrival) * 1e3 > (double)o->request_timeout_ms;
             if (late) atomic_store(&job->failed_status, 503);
-            if (late || atomic_load(&job->failed_status)) {
-                row_of[q] = -1;
-                continue;
+            if (late || atomic_load(&job->failed_status)) continue;
+            for (int i = 0; i < pieces[q].count; i++, n++) {
+                items.job[n] = job;
+                items.idx[n] = pieces[q].first + i;
             }
-            row_of[q] = rows;
-            for (int i = 0; i < pieces[q].count; i++, rows++)
-                for (int k = 0; k < ni; k++) {
-                    size_t src = (size_t)(pieces[q].first + i) * (size_t)ni + (size_t)k;
-                    bytes[(size_t)rows * ni + k] = job->bytes[src];
-                    lens[(size_t)rows * ni + k] = job->lens[src];
-                }
         }
-        if (rows > 0) {
-            double t0 = now_seconds();
-            predictor_run(&p, bytes, lens, rows);
-            metrics_observe_batch(b->metrics, rows, now_seconds() - t0);
-        }
-        for (int q = 0; q < n_pieces; q++) {
-            ServeJob *job = pieces[q].job;
-            for (int i = 0; row_of[q] >= 0 && i < pieces[q].count; i++) {
-                sb.len = 0;
-                json_render_prediction(&sb, &p, row_of[q] + i, scratch);
-                char *text = malloc_check(sb.len + 1);
-                memcpy(text, sb.data, sb.len);
-                text[sb.len] = '\0';
-                job->item_json[pieces[q].first + i] = text;
-                job->item_len[pieces[q].first + i] = sb.len;
-            }
-            job_items_done(b, job, pieces[q].count);
-        }
+        // every item's crops, in passes of up to max_batch rows; each item's JSON when its last crop is done
+        if (n > 0 && crop_predictor_run(&cp, &ITEM_SOURCE, &items, n) != 0)
+            eir_die("eir-serve: a crop of a decoded request could not be read");  // item_window cannot fail
+        for (int q = 0; q < n_pieces; q++) job_items_done(b, pieces[q].job, pieces[q].count);
     }
-    sb_free(&sb);
-    free(scratch);
-    free(row_of);
-    free(lens);
-    free(bytes);
+    sb_free(&items.sb);
+    free(items.job);
+    free(items.idx);
     free(pieces);
+    crop_predictor_free(&cp);
     predictor_close(&p);
     return NULL;
 }
@@ -293,6 +323,7 @@ int batcher_submit(Batcher *b, ServeJob *job) {
     else b->head = job;
     b->tail = job;
     b->queued_items += job->n_items;
+    b->queued_rows += job->n_rows;
     PTHREAD_CHECK(pthread_cond_broadcast(&b->cv));
     PTHREAD_CHECK(pthread_mutex_unlock(&b->mu));
     return 0;
@@ -304,6 +335,7 @@ bool batcher_withdraw(Batcher *b, ServeJob *job) {
     if (job->queued) {
         untaken = job->n_items - job->next_item;
         b->queued_items -= untaken;
+        for (int i = job->next_item; i < job->n_items; i++) b->queued_rows -= job->item_rows[i];
         job->next_item = job->n_items;
         // unlink
         ServeJob **pp = &b->head, *prev = NULL;
@@ -350,6 +382,7 @@ void batcher_stop(Batcher *b, bool discard_queue) {
     if (discard_queue) {
         b->tail = NULL;
         b->queued_items = 0;
+        b->queued_rows = 0;
     }
     PTHREAD_CHECK(pthread_cond_broadcast(&b->cv));
     PTHREAD_CHECK(pthread_mutex_unlock(&b->mu));

@@ -1,6 +1,8 @@
 // serve_batcher.h: dynamic batching. Requests become jobs (decoded bytes of n items); jobs wait in
 // one bounded FIFO; worker threads, each with its own Predictor (a Predictor holds activations),
-// take up to max_batch items across jobs, run one forward pass, render each item's JSON and,
+// take up to max_batch rows across jobs (an item is one row, or with --crops one row per crop;
+// an item with more crops than max_batch goes alone, over several passes), run the forward
+// pass, render each item's JSON (the mean over its crops) and,
 // when a job's last item is done, hand the job back to the event loop through an h2o
 // multithread message. Workers never touch h2o requests (spec §10).
 #pragma once
@@ -18,8 +20,10 @@
 typedef struct ServeJob {
     // Set by the loop thread before batcher_submit, read-only afterwards.
     int n_items, n_inputs;
-    const uint8_t **bytes;  // [n_items * n_inputs]: first max_length bytes of each decoded value
+    const uint8_t **bytes;  // [n_items * n_inputs]: each decoded value (its first max_length bytes without --crops)
     size_t *lens;
+    int64_t *item_rows;     // [n_items]: forward rows of each item (1, or its crop count)
+    int64_t n_rows;         // their sum
     uint8_t *data;          // the block the bytes point into
     double t_arrival;       // now_seconds() when the request was complete
     // Results: one JSON text per item, written by whichever worker ran it.

@@ -209,7 +209,7 @@ static void handle_predict(ServeServer *s, h2o_req_t *req, ReqGuard *g) {
     }
     RequestError e;
     ServeJob *job = predict_request_parse(req->entity.base ? req->entity.base : "", req->entity.len, s->model,
-                                          s->opt->max_items, &e);
+                                          s->opt->max_items, s->opt->crops, &e);
     if (!job) {
         send_error(req, e.status, e.message);
         return;

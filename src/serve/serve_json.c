@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/fmt.h"
+#include "infer/crops.h"
 
 void json_put_string(StrBuf *sb, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
@@ -63,8 +64,7 @@ static void put_number(StrBuf *sb, float v) {
     else sb_puts(sb, fmt_double_repr(num, sizeof num, (double)v));
 }
 
-void json_render_prediction(StrBuf *sb, Predictor *p, int row, float *scratch) {
-    const ModelMeta *meta = &p->meta;
+void json_render_outputs(StrBuf *sb, const ModelMeta *meta, const float *const *outputs) {
     sb_puts(sb, "{");
     for (int t = 0; t < meta->n_targets; t++) {
         const TargetInfo *ti = &meta->targets[t];
@@ -78,17 +78,17 @@ void json_render_prediction(StrBuf *sb, Predictor *p, int row, float *scratch) {
         }
         json_put_string(sb, ti->column, strlen(ti->column));
         sb_puts(sb, ":{");
-        predictor_outputs(p, t, row, scratch);
+        const float *out = outputs[t];
         if (ti->continuous) {
             json_put_string(sb, ti->column, strlen(ti->column));
             sb_puts(sb, ":");
-            put_number(sb, scratch[0]);
+            put_number(sb, out[0]);
         } else {
             for (int c = 0; c < ti->n_classes; c++) {
                 if (c) sb_puts(sb, ",");
                 json_put_string(sb, ti->classes[c], strlen(ti->classes[c]));
                 sb_puts(sb, ":");
-                put_number(sb, scratch[c]);
+                put_number(sb, out[c]);
             }
         }
         sb_puts(sb, "}");
@@ -103,7 +103,7 @@ static void put_key(StrBuf *sb, const char *key) {
 }
 
 void json_render_info(StrBuf *sb, const ServeModel *m, const ServeOptions *opt, int threads_per_worker) {
-    char num[40];
+    char num[40], crops[24];
     sb_puts(sb, "{\"inputs\":{");
     for (int k = 0; k < m->config.n_inputs; k++) {
         const ModelInputSpec *in = &m->config.inputs[k];
@@ -149,7 +149,7 @@ void json_render_info(StrBuf *sb, const ServeModel *m, const ServeOptions *opt, 
     else sb_puts(sb, fmt_double_repr(num, sizeof num, m->meta.perf_average));
     sb_printf(sb,
               "},\"server\":{\"version\":\"%s\",\"device\":\"%s\",\"workers\":%d,\"threads_per_worker\":%d,\"max_batch\":%d,"
-              "\"max_delay_us\":%ld,\"max_items\":%ld,\"max_body_bytes\":%zu,\"max_queue_items\":%ld}}",
+              "\"max_delay_us\":%ld,\"max_items\":%ld,\"max_body_bytes\":%zu,\"max_queue_items\":%ld,\"crops\":\"%s\"}}",
               EIR_VERSION, opt->device_name, opt->workers, threads_per_worker, opt->max_batch, opt->max_delay_us, opt->max_items,
-              opt->max_body_bytes, opt->max_queue_items);
+              opt->max_body_bytes, opt->max_queue_items, crops_mode_name(opt->crops, crops, sizeof crops));
 }

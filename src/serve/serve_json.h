@@ -14,10 +14,11 @@ void json_put_string(StrBuf *sb, const char *s, size_t n);
 void json_put_string_clipped(StrBuf *sb, const char *s, size_t n, size_t max_chars);
 // {"error": "<msg>"} (msg is escaped).
 void json_error_body(StrBuf *sb, const char *msg);
-// Row `row` of the predictor's last forward pass as EIR answers it:
+// One sample's outputs (outputs[t]: target t's K probabilities or its value, as
+// predictor_outputs or the crop mean gives them) as EIR answers it:
 // {"<output>": {"<column>": {"<class>": p, ...}, ...}, ...}, probabilities as Python's repr of
 // the float32 value (eir-predict prints the same digits); continuous: {"<col>": {"<col>": v}}.
-void json_render_prediction(StrBuf *sb, Predictor *p, int row, float *scratch);
+void json_render_outputs(StrBuf *sb, const ModelMeta *meta, const float *const *outputs);
 // GET /info: EIR's {"inputs": ..., "outputs": ...} with the inputs' and outputs' description
 // filled in, plus the parameter count, the model file and its checksum and the serving limits.
 void json_render_info(StrBuf *sb, const ServeModel *m, const ServeOptions *opt, int threads_per_worker);

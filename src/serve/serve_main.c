@@ -12,6 +12,7 @@
 
 #include "common/sysmem.h"
 #include "common/util.h"
+#include "infer/crops.h"
 #include "infer/memory_check.h"
 #include "data/csv.h"  // EIR_ERR_LEN
 #include "model/cuda_common.h"
@@ -41,7 +42,12 @@ static void usage(FILE *f) {
             "  --workers W                   inference threads, one model copy each, N/W OpenMP threads\n"
             "                                each (default: N, single-threaded workers; with --device\n"
             "                                cuda: 2, so one worker prepares a batch while the other's runs)\n"
-            "  --max-batch B                 most items in one forward pass (default 16)\n"
+            "  --max-batch B                 most rows (items, or with --crops their crops) in one forward\n"
+            "                                pass (default 16)\n"
+            "  --crops all|N                 answer a value longer than max_length bytes with the mean over\n"
+            "                                ceil(len / max_length) crops (all) or at most N crops spread evenly\n"
+            "                                over it (default 1: its first max_length bytes, as EIR); values are\n"
+            "                                then kept whole in memory (bounded by --max-body-bytes)\n"
             "  --max-memory SIZE             refuse (exit 2) to start when the workers' models and batches are\n"
             "                                estimated above SIZE (8G, 512M); available memory always applies\n"
             "  --max-delay-us D              how long a partial batch waits for more items (default 500)\n"
@@ -79,6 +85,7 @@ static void parse_args(int argc, char **argv, ServeOptions *o) {
     o->host = "0.0.0.0";
     o->port = 8000;
     o->max_batch = 16;
+    o->crops = 1;
     o->max_delay_us = 500;
     o->max_queue_items = 1024;
     o->max_items = 256;
@@ -126,6 +133,9 @@ static void parse_args(int argc, char **argv, ServeOptions *o) {
         else if (!strcmp(name, "--tls-cert")) o->tls_cert = v;
         else if (!strcmp(name, "--tls-key")) o->tls_key = v;
         else if (!strcmp(name, "--device")) device = v;
+        else if (!strcmp(name, "--crops")) {
+            if (crops_parse(v, &o->crops) != 0) eir_die_user("--crops: expected \"all\" or an integer >= 1, got '%s'", v);
+        }
         else if (!strcmp(name, "--max-memory")) {
             uint64_t bytes;
             char err[256];
@@ -240,6 +250,11 @@ int main(int argc, char **argv) {
     ServeServer *server = server_create(&opt, &model);
     fprintf(stderr, "eir-serve: model %s (%zu parameters, %d input%s)\n", model.path, model.num_parameters,
             model.config.n_inputs, model.config.n_inputs == 1 ? "" : "s");
+    if (opt.crops != 1) {
+        char name[24];
+        fprintf(stderr, "eir-serve: crops: %s (each answer is the mean over a value's crops)\n",
+                crops_mode_name(opt.crops, name, sizeof name));
+    }
     fprintf(stderr, "eir-serve: listening on %s://%s:%d (%s)\n", opt.tls_cert ? "https" : "http", opt.host,
             server_port(server), opt.tls_cert ? "TLS with ALPN h2, http/1.1" : "HTTP/1.1, HTTP/2 prior knowledge, h2c upgrade");
     pthread_t watcher;

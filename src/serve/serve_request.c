@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "infer/crops.h"
 #include "serve/serve_base64.h"
 #include "serve/serve_json.h"
 
@@ -51,12 +52,14 @@ static void quote_key(const char *key, char *buf, size_t cap) {
     sb_free(&sb);
 }
 
-static size_t decoded_cap(size_t chars, int max_length) {
+// Bytes kept of a value of `chars` base64 characters: all of it with crops, else its first max_length.
+static size_t decoded_cap(size_t chars, int max_length, int crops) {
     size_t most = chars / 4 * 3 + 3;  // no more than this can come out of `chars` characters
-    return most < (size_t)max_length ? most : (size_t)max_length;
+    return crops != 1 || most < (size_t)max_length ? most : (size_t)max_length;
 }
 
-ServeJob *predict_request_parse(const char *body, size_t len, const ServeModel *m, long max_items, RequestError *e) {
+ServeJob *predict_request_parse(const char *body, size_t len, const ServeModel *m, long max_items, int crops,
+                                RequestError *e) {
     const int ni = m->config.n_inputs;
     char names[512], example[256];
     input_list(m, names, sizeof names);
@@ -108,7 +111,7 @@ ServeJob *predict_request_parse(const char *body, size_t len, const ServeModel *
                 set_error(e, 400, "item %zu, key \"%s\": expected a base64 string, got %s", i, name, type_name(v));
                 goto out;
             }
-            data_bytes += decoded_cap(json_string_length(v), m->config.inputs[k].max_length);
+            data_bytes += decoded_cap(json_string_length(v), m->config.inputs[k].max_length, crops);
         }
         const char *key;
         json_t *v;
@@ -125,13 +128,15 @@ ServeJob *predict_request_parse(const char *body, size_t len, const ServeModel *
     }
     // decode
     job = job_create((int)n, ni, data_bytes);
+    job->n_rows = 0;
     size_t used = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *item = json_array_get(root, i);
         for (int k = 0; k < ni; k++) {
             const char *name = m->config.inputs[k].name;
             json_t *v = json_object_get(item, name);
-            size_t chars = json_string_length(v), cap = decoded_cap(chars, m->config.inputs[k].max_length), total;
+            int L = m->config.inputs[k].max_length;
+            size_t chars = json_string_length(v), cap = decoded_cap(chars, L, crops), total;
             char err[256];
             if (b64_decode_python(json_string_value(v), chars, job->data + used, cap, &total, err, sizeof err) != 0) {
                 set_error(e, 400, "item %zu, key \"%s\": invalid base64: %s", i, name, err);
@@ -143,7 +148,10 @@ ServeJob *predict_request_parse(const char *body, size_t len, const ServeModel *
             job->bytes[slot] = job->data + used;  // never NULL: NULL would mean "input absent"
             job->lens[slot] = total < cap ? total : cap;
             used += cap;
+            int64_t rows = crops_count((int64_t)job->lens[slot], L, crops);
+            if (rows > job->item_rows[i]) job->item_rows[i] = rows;
         }
+        job->n_rows += job->item_rows[i];
     }
 out:
     json_decref(root);

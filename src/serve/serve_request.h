@@ -13,5 +13,8 @@ typedef struct {
     char message[640];  // says what is wrong and where (item index, key)
 } RequestError;
 
-// Returns the job (items decoded, each value cut to its input's max_length), or NULL with *e set.
-ServeJob *predict_request_parse(const char *body, size_t len, const ServeModel *m, long max_items, RequestError *e);
+// Returns the job, or NULL with *e set. crops: the crop mode (infer/crops.h); with 1 each value
+// is cut to its input's max_length (all that is read), otherwise kept whole, and each item's
+// forward rows (job->item_rows) are its crop count.
+ServeJob *predict_request_parse(const char *body, size_t len, const ServeModel *m, long max_items, int crops,
+                                RequestError *e);

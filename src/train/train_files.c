@@ -233,10 +233,57 @@ static void fmt_num(StrBuf *sb, double v) {
     else sb_printf(sb, "%.10g", v);
 }
 
+// validation_average_history<suffix>.log and, per target (detail level > 1),
+// validation_<column>_history<suffix>.log from n validation rows (valid_hist's layout).
+static void write_valid_history_files(Trainer *t, const double *hist, long n, const char *suffix) {
+    int T = t->n_targets, level = t->cfg->global.evaluation_checkpoint.saved_result_detail_level;
+    size_t vrow = 3 + (size_t)VALID_COLS_PER_TARGET * T;
+    StrBuf sb = {0};
+    char fname[320];
+    sb_puts(&sb, "iteration,loss-average,perf-average\n");
+    for (long i = 0; i < n; i++) {
+        const double *r = hist + i * vrow;
+        sb_printf(&sb, "%ld,", (long)r[0]);
+        fmt_num(&sb, r[1]);
+        sb_puts(&sb, ",");
+        fmt_num(&sb, r[2]);
+        sb_puts(&sb, "\n");
+    }
+    snprintf(fname, sizeof fname, "validation_average_history%s.log", suffix);
+    char *path = path_join(t->run, fname);
+    write_or_die(path, sb.data);
+    free(path);
+    for (int k = 0; level > 1 && k < T; k++) {
+        const TargetInfo *ti = &t->meta.targets[k];
+        const char *o = ti->output_name, *c = ti->column;
+        sb.len = 0;
+        if (ti->continuous) sb_printf(&sb, "iteration,%s_%s_loss,%s_%s_pcc,%s_%s_r2\n", o, c, o, c, o, c);
+        else sb_printf(&sb, "iteration,%s_%s_acc,%s_%s_ap-macro,%s_%s_loss,%s_%s_mcc,%s_%s_roc-auc-macro\n", o, c, o, c,
+                       o, c, o, c, o, c);
+        int ncols = ti->continuous ? 3 : 5;
+        for (long i = 0; i < n; i++) {
+            const double *r = hist + i * vrow;
+            sb_printf(&sb, "%ld", (long)r[0]);
+            for (int q = 0; q < ncols; q++) {
+                sb_puts(&sb, ",");
+                fmt_num(&sb, r[3 + VALID_COLS_PER_TARGET * k + q]);
+            }
+            sb_puts(&sb, "\n");
+        }
+        char *dir = target_dir(t, k);
+        snprintf(fname, sizeof fname, "validation_%s_history%s.log", ti->column, suffix);
+        path = path_join(dir, fname);
+        write_or_die(path, sb.data);
+        free(path);
+        free(dir);
+    }
+    sb_free(&sb);
+}
+
 static void write_history_files(Trainer *t) {
     const TrainProgress *p = &t->prog;
     int T = t->n_targets, level = t->cfg->global.evaluation_checkpoint.saved_result_detail_level;
-    size_t trow = 2 + (size_t)T, vrow = 3 + (size_t)VALID_COLS_PER_TARGET * T;
+    size_t trow = 2 + (size_t)T;
     StrBuf sb = {0};
     sb_puts(&sb, "iteration,loss-average\n");
     for (long i = 0; i < p->n_train_hist; i++) {
@@ -247,21 +294,7 @@ static void write_history_files(Trainer *t) {
     char *path = path_join(t->run, "train_average_history.log");
     write_or_die(path, sb.data);
     free(path);
-    sb.len = 0;
-    sb_puts(&sb, "iteration,loss-average,perf-average\n");
-    for (long i = 0; i < p->n_valid_hist; i++) {
-        const double *r = p->valid_hist + i * vrow;
-        sb_printf(&sb, "%ld,", (long)r[0]);
-        fmt_num(&sb, r[1]);
-        sb_puts(&sb, ",");
-        fmt_num(&sb, r[2]);
-        sb_puts(&sb, "\n");
-    }
-    path = path_join(t->run, "validation_average_history.log");
-    write_or_die(path, sb.data);
-    free(path);
-    if (level <= 1) { sb_free(&sb); return; }
-    for (int k = 0; k < T; k++) {
+    for (int k = 0; level > 1 && k < T; k++) {
         const TargetInfo *ti = &t->meta.targets[k];
         char *dir = target_dir(t, k), fname[300];
         sb.len = 0;
@@ -275,28 +308,12 @@ static void write_history_files(Trainer *t) {
         path = path_join(dir, fname);
         write_or_die(path, sb.data);
         free(path);
-        sb.len = 0;
-        const char *o = ti->output_name, *c = ti->column;
-        if (ti->continuous) sb_printf(&sb, "iteration,%s_%s_loss,%s_%s_pcc,%s_%s_r2\n", o, c, o, c, o, c);
-        else sb_printf(&sb, "iteration,%s_%s_acc,%s_%s_ap-macro,%s_%s_loss,%s_%s_mcc,%s_%s_roc-auc-macro\n", o, c, o, c,
-                       o, c, o, c, o, c);
-        int ncols = ti->continuous ? 3 : 5;
-        for (long i = 0; i < p->n_valid_hist; i++) {
-            const double *r = p->valid_hist + i * vrow;
-            sb_printf(&sb, "%ld", (long)r[0]);
-            for (int q = 0; q < ncols; q++) {
-                sb_puts(&sb, ",");
-                fmt_num(&sb, r[3 + VALID_COLS_PER_TARGET * k + q]);
-            }
-            sb_puts(&sb, "\n");
-        }
-        snprintf(fname, sizeof fname, "validation_%s_history.log", ti->column);
-        path = path_join(dir, fname);
-        write_or_die(path, sb.data);
-        free(path);
         free(dir);
     }
     sb_free(&sb);
+    write_valid_history_files(t, p->valid_hist, p->n_valid_hist, "");
+    // validation by crops (evaluation_crops): beside EIR's files, never instead of them
+    if (t->eval_crops) write_valid_history_files(t, p->crops_hist, p->n_crops_hist, "_crops");
 }
 
 // Curves: train rows after the first plot_skip_steps (when there are more), validation rows all.
@@ -406,25 +423,32 @@ static void write_predictions(Trainer *t, long iteration) {
     }
 }
 
-void run_files_write_validation(Trainer *t, long iteration) {
-    TrainProgress *p = &t->prog;
+// Appends one validation row (valid_hist's layout) of v to *hist.
+static void append_valid_row(Trainer *t, double **hist, long *n, long *cap, long iteration, const ValidResult *v) {
     int T = t->n_targets;
     size_t vrow = 3 + (size_t)VALID_COLS_PER_TARGET * T;
-    grow(&p->valid_hist, &p->cap_valid_hist, p->n_valid_hist, vrow);
-    double *r = p->valid_hist + (size_t)p->n_valid_hist * vrow;
+    grow(hist, cap, *n, vrow);
+    double *r = *hist + (size_t)*n * vrow;
     r[0] = (double)iteration;
-    r[1] = t->vres.loss_average;
-    r[2] = t->vres.perf_average;
+    r[1] = v->loss_average;
+    r[2] = v->perf_average;
     for (int k = 0; k < T; k++) {
         double *c = r + 3 + VALID_COLS_PER_TARGET * k;
         if (t->meta.targets[k].continuous) {
-            c[0] = t->vres.con_loss[k]; c[1] = t->vres.con_pcc[k]; c[2] = t->vres.con_r2[k]; c[3] = c[4] = NAN;
+            c[0] = v->con_loss[k]; c[1] = v->con_pcc[k]; c[2] = v->con_r2[k]; c[3] = c[4] = NAN;
         } else {
-            const CatMetrics *m = &t->vres.cat[k];
+            const CatMetrics *m = &v->cat[k];
             c[0] = m->acc; c[1] = m->ap; c[2] = m->loss; c[3] = m->mcc; c[4] = m->roc_auc;
         }
     }
-    p->n_valid_hist++;
+    (*n)++;
+}
+
+void run_files_write_validation(Trainer *t, long iteration) {
+    TrainProgress *p = &t->prog;
+    append_valid_row(t, &p->valid_hist, &p->n_valid_hist, &p->cap_valid_hist, iteration, &t->vres);
+    if (t->eval_crops)
+        append_valid_row(t, &p->crops_hist, &p->n_crops_hist, &p->cap_crops_hist, iteration, &t->vres_crops);
     if (t->cfg->global.evaluation_checkpoint.saved_result_detail_level > 4) write_predictions(t, iteration);
     write_history_files(t);
     write_curves(t);

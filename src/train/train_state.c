@@ -1,7 +1,7 @@
 // train_state.c: the resumable training state, <run>/training_state.safetensors (spec §10).
 // Tensors: params, adam_m, adam_v (flat, the model's buffer layout), scalars (F64, every double of
 // the loop state, so restoring is bit-exact and -inf survives), target_loss_avg, train_hist,
-// valid_hist. Metadata: eir_dist_format "training_state", format_version, model_config (the
+// valid_hist, and crops_hist when validation by crops is on (evaluation_crops). Metadata: eir_dist_format "training_state", format_version, model_config (the
 // resumed run must build the same model), state (JSON of the integer counters and saved models).
 // Written atomically with a checksum; a corrupted or truncated file is refused on load.
 #include <jansson.h>
@@ -42,6 +42,8 @@ int train_state_save(Trainer *t, char *err, size_t errlen) {
     int64_t th[2] = {p->n_train_hist, 2 + T}, vh[2] = {p->n_valid_hist, 3 + 5 * T};
     safetensors_writer_add(w, "train_hist", ST_F64, 2, th, p->n_train_hist ? p->train_hist : NULL);
     safetensors_writer_add(w, "valid_hist", ST_F64, 2, vh, p->n_valid_hist ? p->valid_hist : NULL);
+    int64_t ch[2] = {p->n_crops_hist, 3 + 5 * T};
+    if (t->eval_crops) safetensors_writer_add(w, "crops_hist", ST_F64, 2, ch, p->n_crops_hist ? p->crops_hist : NULL);
 
     json_t *saved = json_array();
     for (int i = 0; i < p->n_saved; i++)
@@ -133,6 +135,10 @@ int train_state_load(Trainer *t, const char *path, char *err, size_t errlen) {
     free(tla);
     if (load_f64_rows(st, "train_hist", 2 + T, &p->train_hist, &p->n_train_hist, &p->cap_train_hist, path, err, errlen) ||
         load_f64_rows(st, "valid_hist", 3 + 5 * T, &p->valid_hist, &p->n_valid_hist, &p->cap_valid_hist, path, err, errlen))
+        goto done;
+    // a state from before evaluation_crops was set has none: the crops history starts empty
+    if (t->eval_crops && safetensors_find(st, "crops_hist") &&
+        load_f64_rows(st, "crops_hist", 3 + 5 * T, &p->crops_hist, &p->n_crops_hist, &p->cap_crops_hist, path, err, errlen))
         goto done;
     json_error_t je;
     js = json_loads(stj, 0, &je);

@@ -171,6 +171,21 @@ Trainer *trainer_init(const ExperimentConfig *cfg, DataSetup *setup, Comm *comm,
     t->vres.con_loss = calloc_check((size_t)t->n_targets, sizeof(double));
     t->vres.con_r2 = calloc_check((size_t)t->n_targets, sizeof(double));
     t->vres.con_pcc = calloc_check((size_t)t->n_targets, sizeof(double));
+    t->eval_crops = cfg->global.evaluation_checkpoint.evaluation_crops != 1;
+    if (t->eval_crops) {  // validation by crops: in the model's standardised units, as its labels
+        crop_runner_init(&t->crops, cfg->global.evaluation_checkpoint.evaluation_crops, t->valid_chunk,
+                         &t->model.config, &t->meta, true);
+        t->vres_crops.cat = calloc_check((size_t)t->n_targets, sizeof(CatMetrics));
+        t->vres_crops.con_loss = calloc_check((size_t)t->n_targets, sizeof(double));
+        t->vres_crops.con_r2 = calloc_check((size_t)t->n_targets, sizeof(double));
+        t->vres_crops.con_pcc = calloc_check((size_t)t->n_targets, sizeof(double));
+        if (t->root) {
+            t->valid_logits_crops = calloc_check((size_t)t->n_targets, sizeof(float *));
+            for (int k = 0; k < t->n_targets; k++)
+                t->valid_logits_crops[k] = malloc_check((size_t)(n_valid_total ? n_valid_total : 1) *
+                                                        t->meta.targets[k].n_classes * sizeof(float));
+        }
+    }
 
     const GlobalConfig *g = &cfg->global;
     lr_schedule_init(&t->sched, sched_kind(g->lr_schedule.lr_schedule), g->optimization.lr, g->optimization.lr_lb,
@@ -228,6 +243,15 @@ void trainer_free(Trainer *t) {
     free(t->vres.con_loss);
     free(t->vres.con_r2);
     free(t->vres.con_pcc);
+    if (t->eval_crops) crop_runner_free(&t->crops);
+    free(t->prog.crops_hist);
+    if (t->valid_logits_crops)
+        for (int k = 0; k < t->n_targets; k++) free(t->valid_logits_crops[k]);
+    free(t->valid_logits_crops);
+    free(t->vres_crops.cat);
+    free(t->vres_crops.con_loss);
+    free(t->vres_crops.con_r2);
+    free(t->vres_crops.con_pcc);
     model_meta_free(&t->meta);
     if (t->lock_fd >= 0) close(t->lock_fd);  // releases the run folder's lock
     free(t->run);

@@ -39,6 +39,8 @@ typedef struct {
     double *train_hist;   // [n x (2 + n_targets)]: iteration, loss-average, per-target loss
     long n_valid_hist, cap_valid_hist;
     double *valid_hist;   // [n x (3 + 5 * n_targets)]: iteration, loss-average, perf-average, per target acc, ap, loss, mcc, roc
+    long n_crops_hist, cap_crops_hist;
+    double *crops_hist;   // the same rows for validation by crops (evaluation_crops != 1; else empty)
 } TrainProgress;
 
 typedef struct {

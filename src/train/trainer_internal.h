@@ -2,6 +2,7 @@
 // folder's logs, predictions and curves) and train_state.c (the resumable training state).
 #pragma once
 #include "dist/grad_reduce.h"
+#include "infer/crops.h"
 #include "train/optimizer.h"
 #include "train/train_device.h"
 #include "train/trainer.h"
@@ -52,6 +53,13 @@ struct Trainer {
     float **valid_logits;  // [n_targets][n_valid x K]
     float *valid_targets;  // [n_valid x n_targets]
     ValidResult vres;
+    // validation by crops (evaluation_crops != 1; trainer_crops.c): the runner (every rank), and
+    // on rank 0 the latest metrics, the scores they came from and the mean crops per file
+    bool eval_crops;
+    CropRunner crops;
+    ValidResult vres_crops;
+    float **valid_logits_crops;  // [n_targets][n_valid x K]
+    double crops_per_file;
     GradReducer reducer;
     double comm_wait_total;  // seconds waited for gradient all-reduces after backward
     double backward_total;   // seconds in backward (with the overlapped buckets)
@@ -64,10 +72,16 @@ struct Trainer {
 
 // trainer_validate.c: the valid set's metrics (rank 0: t->vres) and EIR's handlers
 void trainer_validate(Trainer *t);
+// Floats per gathered valid row: each target's K scores, then the n_targets labels.
+size_t trainer_valid_row_floats(const Trainer *t);
+// Rank 0: the metrics of n gathered rows into v; logits[k] receives target k's scores [n x K].
+void trainer_valid_metrics(Trainer *t, const float *all, int64_t n, float **logits, ValidResult *v);
+// trainer_crops.c: the same metrics of the mean over each valid file's crops (rank 0: t->vres_crops)
+void trainer_validate_crops(Trainer *t);
 // train_files.c
 void run_folder_prepare(Trainer *t, bool resume);  // takes the run folder's lock into t->lock_fd
 void run_files_append_train(Trainer *t);
-void run_files_write_validation(Trainer *t, long iteration);
+void run_files_write_validation(Trainer *t, long iteration);  // (and the crops row with eval_crops)
 void run_files_rewrite_histories(Trainer *t);
 void run_files_flush(Trainer *t);
 void run_files_close(Trainer *t);

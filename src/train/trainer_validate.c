@@ -11,6 +11,25 @@
 #include "common/util.h"
 #include "train/trainer_internal.h"
 
+// Validation by crops beside EIR's lines: the same figures for the mean over each file's crops.
+static void log_crops(const Trainer *t, long iteration) {
+    char mode[24];
+    crops_mode_name(t->cfg->global.evaluation_checkpoint.evaluation_crops, mode, sizeof mode);
+    const ValidResult *v = &t->vres_crops;
+    log_msg(LOG_INFO, "eir.validation.crops", "iteration %ld (crops %s, %.2f per file): perf-average %.4f, loss-average %.4f",
+            iteration, mode, t->crops_per_file, v->perf_average, v->loss_average);
+    for (int k = 0; k < t->n_targets; k++) {
+        const TargetInfo *ti = &t->meta.targets[k];
+        if (ti->continuous)
+            log_msg(LOG_INFO, "eir.validation.crops", "  %s.%s (crops %s): loss %.4f  r2 %.4f  pcc %.4f", ti->output_name,
+                    ti->column, mode, v->con_loss[k], v->con_r2[k], v->con_pcc[k]);
+        else
+            log_msg(LOG_INFO, "eir.validation.crops", "  %s.%s (crops %s): mcc %.4f  acc %.4f  roc-auc %.4f  ap %.4f  loss %.4f",
+                    ti->output_name, ti->column, mode, v->cat[k].mcc, v->cat[k].acc, v->cat[k].roc_auc, v->cat[k].ap,
+                    v->cat[k].loss);
+    }
+}
+
 static double mean_of(const double *v, int n) {
     double s = 0;
     int k = 0;
@@ -36,13 +55,62 @@ static void con_metrics(const float *pred, const float *truth, int n, double *lo
     *pcc = vt > 0 && vp > 0 ? cov / sqrt(vt * vp) : NAN;
 }
 
+size_t trainer_valid_row_floats(const Trainer *t) {
+    size_t row_floats = 0;
+    for (int k = 0; k < t->n_targets; k++) row_floats += (size_t)t->meta.targets[k].n_classes;
+    return row_floats + (size_t)t->n_targets;  // labels after the logits
+}
+
+void trainer_valid_metrics(Trainer *t, const float *all, int64_t n, float **logits, ValidResult *v) {
+    int T = t->n_targets;
+    size_t row_floats = trainer_valid_row_floats(t);
+    double *perf = malloc_check((size_t)T * sizeof(double)), *losses = malloc_check((size_t)T * sizeof(double));
+    size_t col = 0;
+    for (int k = 0; k < T; k++) {
+        const TargetInfo *ti = &t->meta.targets[k];
+        int K = ti->n_classes;
+        float *lg = logits[k];
+        const float *label = all + (row_floats - (size_t)T) + (size_t)k;  // sample i's: label[i * row_floats]
+        for (int64_t i = 0; i < n; i++) memcpy(lg + i * K, all + (size_t)i * row_floats + col, (size_t)K * sizeof(float));
+        col += (size_t)K;
+        if (ti->continuous) {
+            float *truth = malloc_check((size_t)(n ? n : 1) * sizeof(float));
+            for (int64_t i = 0; i < n; i++) truth[i] = label[(size_t)i * row_floats];
+            con_metrics(lg, truth, (int)n, &v->con_loss[k], &v->con_r2[k], &v->con_pcc[k]);
+            free(truth);
+            double parts[3] = {1 - v->con_loss[k], v->con_pcc[k], v->con_r2[k]};
+            perf[k] = mean_of(parts, 3);
+            losses[k] = v->con_loss[k];
+        } else {
+            int32_t *lab = malloc_check((size_t)(n ? n : 1) * sizeof(int32_t));
+            for (int64_t i = 0; i < n; i++) lab[i] = (int32_t)label[(size_t)i * row_floats];
+            cat_metrics_compute(&v->cat[k], lg, lab, (int)n, K);
+            free(lab);
+            const CatMetrics *c = &v->cat[k];
+            const StrList *am = &t->cfg->global.metrics.cat_averaging_metrics;
+            double parts[8];
+            int np = 0;
+            for (int q = 0; q < am->n && np < 8; q++) {
+                const char *name = am->items[q];
+                parts[np++] = !strcmp(name, "mcc") ? c->mcc : !strcmp(name, "acc") ? c->acc
+                            : !strcmp(name, "roc-auc-macro") ? c->roc_auc : !strcmp(name, "ap-macro") ? c->ap
+                            : !strcmp(name, "loss") ? 1 - c->loss : NAN;
+            }
+            perf[k] = mean_of(parts, np);
+            losses[k] = c->loss;
+        }
+    }
+    v->perf_average = mean_of(perf, T);
+    v->loss_average = mean_of(losses, T);
+    free(perf);
+    free(losses);
+}
+
 // Scores this rank's valid range, gathers logits and labels to rank 0, which computes metrics.
 void trainer_validate(Trainer *t) {
     int T = t->n_targets;
     int64_t n_local = dataset_valid_count(&t->ds);
-    size_t row_floats = 0;
-    for (int k = 0; k < T; k++) row_floats += (size_t)t->meta.targets[k].n_classes;
-    row_floats += (size_t)T;  // labels after the logits
+    size_t row_floats = trainer_valid_row_floats(t);
     float *local = malloc_check((size_t)(n_local ? n_local : 1) * row_floats * sizeof(float));
     ForwardCtx ctx = {.train = false, .seed = t->seed};
     for (int64_t first = 0; first < n_local; first += t->valid_chunk) {
@@ -67,50 +135,9 @@ void trainer_validate(Trainer *t) {
     free(local);
     if (!t->root) return;
     int64_t n = (int64_t)(total / (row_floats * sizeof(float)));
-    ValidResult *v = &t->vres;
-    double *perf = malloc_check((size_t)T * sizeof(double)), *losses = malloc_check((size_t)T * sizeof(double));
-    size_t col = 0;
-    for (int k = 0; k < T; k++) {
-        const TargetInfo *ti = &t->meta.targets[k];
-        int K = ti->n_classes;
-        float *lg = t->valid_logits[k];
-        for (int64_t i = 0; i < n; i++) {
-            memcpy(lg + i * K, all + (size_t)i * row_floats + col, (size_t)K * sizeof(float));
-            for (int q = 0; q < T; q++)
-                t->valid_targets[i * T + q] = all[(size_t)i * row_floats + (row_floats - (size_t)T) + (size_t)q];
-        }
-        col += (size_t)K;
-        if (ti->continuous) {
-            float *truth = malloc_check((size_t)(n ? n : 1) * sizeof(float));
-            for (int64_t i = 0; i < n; i++) truth[i] = t->valid_targets[i * T + k];
-            con_metrics(lg, truth, (int)n, &v->con_loss[k], &v->con_r2[k], &v->con_pcc[k]);
-            free(truth);
-            double parts[3] = {1 - v->con_loss[k], v->con_pcc[k], v->con_r2[k]};
-            perf[k] = mean_of(parts, 3);
-            losses[k] = v->con_loss[k];
-        } else {
-            int32_t *lab = malloc_check((size_t)(n ? n : 1) * sizeof(int32_t));
-            for (int64_t i = 0; i < n; i++) lab[i] = (int32_t)t->valid_targets[i * T + k];
-            cat_metrics_compute(&v->cat[k], lg, lab, (int)n, K);
-            free(lab);
-            const CatMetrics *c = &v->cat[k];
-            const StrList *am = &t->cfg->global.metrics.cat_averaging_metrics;
-            double parts[8];
-            int np = 0;
-            for (int q = 0; q < am->n && np < 8; q++) {
-                const char *name = am->items[q];
-                parts[np++] = !strcmp(name, "mcc") ? c->mcc : !strcmp(name, "acc") ? c->acc
-                            : !strcmp(name, "roc-auc-macro") ? c->roc_auc : !strcmp(name, "ap-macro") ? c->ap
-                            : !strcmp(name, "loss") ? 1 - c->loss : NAN;
-            }
-            perf[k] = mean_of(parts, np);
-            losses[k] = c->loss;
-        }
-    }
-    v->perf_average = mean_of(perf, T);
-    v->loss_average = mean_of(losses, T);
-    free(perf);
-    free(losses);
+    for (int64_t i = 0; i < n; i++)
+        memcpy(t->valid_targets + i * T, all + (size_t)i * row_floats + (row_floats - (size_t)T), (size_t)T * sizeof(float));
+    trainer_valid_metrics(t, all, n, t->valid_logits, &t->vres);
     free(all);
 }
 
@@ -155,6 +182,7 @@ bool trainer_evaluate(Trainer *t, bool final_extra) {
     const GlobalConfig *g = &t->cfg->global;
     double t_begin = now_seconds();
     trainer_validate(t);
+    if (t->eval_crops) trainer_validate_crops(t);
     // decisions are taken on rank 0 and broadcast so every rank agrees
     int32_t flags[2] = {0, 0};  // stop, lr reduced
     double lr_now = 0;
@@ -172,6 +200,7 @@ bool trainer_evaluate(Trainer *t, bool final_extra) {
                         ti->output_name, ti->column, t->vres.cat[k].mcc, t->vres.cat[k].acc, t->vres.cat[k].roc_auc,
                         t->vres.cat[k].ap, t->vres.cat[k].loss);
         }
+        if (t->eval_crops) log_crops(t, iteration);
         // early stopping
         int patience = g->training_control.early_stopping_patience;
         if (patience > 0 && !final_extra && iteration >= g->training_control.early_stopping_buffer) {

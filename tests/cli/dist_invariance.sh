@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Rank-count invariance: with the same config and seed (mixing_alpha 0; dropout and stochastic
 # depth on), 1, 2 and 4 ranks give the same parameters after 30 optimizer steps within 1e-5
-# relative and the same validation metrics; a 4-rank run interrupted at step 13 and resumed with
-# 2 ranks ends where the straight runs end.
+# relative and the same validation metrics; validation by crops (evaluation_crops) gives the same
+# bits for 1, 2 and 3 ranks; a 4-rank run interrupted at step 13 and resumed with 2 ranks ends
+# where the straight runs end.
 source "$(dirname "$0")/../cli_lib.sh"
 D=$TMP/data; make_tiny_dataset "$D"
 invariance_cfg "$D"; CFG=("${INV_CFG[@]}")  # cli_lib.sh: shared with tests/multinode/mpi_train.sh
@@ -24,6 +25,21 @@ for r in r2 r4 r2b; do
   compare_runs "$TMP/r1/run" "$TMP/$r/run" "$r against 1 rank"
 done
 pass "1, 2 and 4 ranks agree"
+
+# validation by crops (evaluation_crops): with lr 0 the parameters never move, so the crop
+# metrics of 1, 2 and 3 ranks (each its own share of the 40 valid files, packed into its own
+# passes), from memory or from disk, must be the same bits
+for np in 1 2 3; do
+  mem=True; [ "$np" = 2 ] && mem=False
+  run c$np $np --g.optimization.lr=0.0 --g.basic_experiment.n_epochs=1 --g.basic_experiment.batch_size=12 \
+    --g.evaluation_checkpoint.evaluation_crops=all \
+    --g.basic_experiment.memory_dataset=$mem
+done
+for f in validation_average_history_crops.log results/out/Label/validation_Label_history_crops.log; do
+  [ -s "$TMP/c1/run/$f" ] || fail "no $f"
+  for np in 2 3; do cmp "$TMP/c1/run/$f" "$TMP/c$np/run/$f" || fail "$f: $np ranks differ from 1"; done
+done
+pass "validation by crops: the same metrics for 1, 2 and 3 ranks, memory and disk"
 
 # 4 ranks interrupted at iteration 13, resumed with 2 ranks
 mkdir -p "$TMP/rr" && cd "$TMP/rr"

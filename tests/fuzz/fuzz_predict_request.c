@@ -22,7 +22,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     RequestError e;
-    ServeJob *job = predict_request_parse((const char *)data, size, &model, 8, &e);
+    int crops = size & 1 ? 1 : 0;  // both ways of keeping values: cut to max_length (1) and whole (all)
+    ServeJob *job = predict_request_parse((const char *)data, size, &model, 8, crops, &e);
     if (job) {
         job_free(job);
     } else if ((e.status != 400 && e.status != 413) || !e.message[0]) {

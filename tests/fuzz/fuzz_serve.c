@@ -59,7 +59,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     served.path = strdup_check(path);
     model_free(&m);
     opt = (ServeOptions){.model_path = served.path, .host = "127.0.0.1", .port = 0, .threads = 1, .workers = 1,
-                         .max_batch = 4, .max_delay_us = 0, .max_queue_items = 64, .max_items = 8,
+                         .max_batch = 4, .crops = 1, .max_delay_us = 0, .max_queue_items = 64, .max_items = 8,
                          .max_body_bytes = 4096, .request_timeout_ms = 2000, .idle_timeout_s = 2,
                          .drain_timeout_s = 1, .cuda_device = -1, .device_name = "cpu"};
     server = server_create(&opt, &served);

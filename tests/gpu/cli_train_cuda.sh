@@ -3,13 +3,13 @@
 #  1. eir-dist --device cuda trains the tiny run (20 steps; dropout, position dropout, stochastic
 #     depth, mixup, clipping) to the CPU run's parameters within 1e-5 relative L2 and the same
 #     validation perf-average at every validation (4 decimals); also with gradient accumulation
-#     and gradient noise;
+#     and gradient noise; validation by crops (evaluation_crops) gives the CPU's crop metrics;
 #  2. a GPU run interrupted at step 13 and resumed ends bit for bit where the straight GPU run ends;
 #     a CPU run resumed on the GPU ends where the CPU run ends; --device auto picks the GPU,
 #     accelerator.hardware / accelerator.precision (bf16-mixed) apply;
 #  3. the GPU-trained model file predicts on the CPU (eir-predict) and on the GPU
-#     (eir-predict --device cuda, eir-serve --device cuda over HTTP/2) with the same
-#     probabilities to fp32 rounding;
+#     (eir-predict --device cuda, also --crops all; eir-serve --device cuda over HTTP/2) with the
+#     same probabilities to fp32 rounding;
 #  4. two GPU ranks with NCCL, two GPU ranks with MPI on host copies (EIR_DIST_GPU_COMM=mpi) and
 #     two CPU ranks end at the same parameters (1e-5; two ranks, because mixup pairs rows within
 #     a rank) — in the emulated build NCCL is emulated over MPI, so there this checks the
@@ -56,6 +56,15 @@ run gpu_an 1 cuda --g.basic_experiment.n_epochs=1 --g.optimization.gradient_accu
 "$BUILD/st_compare" "$TMP/cpu_an/run/training_state.safetensors" "$TMP/gpu_an/run/training_state.safetensors" params 1e-5 \
   || fail "GPU with gradient accumulation and noise differs from the CPU"
 pass "gradient accumulation and gradient noise on the GPU equal the CPU's"
+
+# 1c. validation by crops (evaluation_crops: all) on the GPU: the crop metrics equal the CPU's
+run cpu_c 1 cpu --g.basic_experiment.n_epochs=1 --g.evaluation_checkpoint.evaluation_crops=all
+run gpu_c 1 cuda --g.basic_experiment.n_epochs=1 --g.evaluation_checkpoint.evaluation_crops=all
+cvals() { cut -d, -f1,3 "$1/run/validation_average_history_crops.log" | awk -F, 'NR>1{printf "%s,%.4f\n",$1,$2}'; }
+cvals "$TMP/cpu_c" > "$TMP/c1"; cvals "$TMP/gpu_c" > "$TMP/c2"
+[ -s "$TMP/c1" ] || fail "no crops validation history"
+cmp "$TMP/c1" "$TMP/c2" || { paste "$TMP/c1" "$TMP/c2"; fail "GPU validation by crops differs from the CPU's"; }
+pass "validation by crops on the GPU equals the CPU's"
 
 # 2. bit-exact resume on the GPU
 resumed_on_gpu() {  # DIR DEVICE: a run on DEVICE interrupted at step 13 (exit 75), resumed on the GPU
@@ -107,7 +116,19 @@ for ra, rb in zip(a[1:], b[1:]):
 print("predictions: worst probability difference %.2e over %d files (bound 1e-5)" % (worst, len(a) - 1))
 assert worst <= 1e-5
 EOF
-pass "the GPU-trained model predicts the same on CPU and GPU"
+"$BUILD/eir-predict" --model-path "$M" --input-folder "$D/files" --output-folder "$TMP/pc_cpu" --crops all > /dev/null \
+  || fail "eir-predict --crops all"
+"$BUILD/eir-predict" --model-path "$M" --input-folder "$D/files" --output-folder "$TMP/pc_gpu" --crops all --batch-size 7 \
+  --device cuda > /dev/null || fail "eir-predict --crops all --device cuda"
+python3 - "$TMP/pc_cpu/predictions.csv" "$TMP/pc_gpu/predictions.csv" <<'EOF' || fail "GPU --crops all differs from the CPU's"
+import csv, sys
+a = list(csv.reader(open(sys.argv[1]))); b = list(csv.reader(open(sys.argv[2])))
+assert a[0] == b[0] and len(a) == len(b) == 201
+worst = max(abs(float(x) - float(y)) for ra, rb in zip(a[1:], b[1:]) for x, y in zip(ra[1:3], rb[1:3]))
+print("--crops all: worst probability difference %.2e (bound 1e-5)" % worst)
+assert worst <= 1e-5
+EOF
+pass "the GPU-trained model predicts the same on CPU and GPU (also by crops)"
 
 # 3b. eir-serve --device cuda answers as eir-predict on the CPU (to fp32 rounding)
 if [ -x "$BUILD/eir-serve" ] && command -v curl >/dev/null; then
