@@ -9,9 +9,12 @@
 //
 //   eir-bench-train [--threads T] [--batch B] [--infer-batches 1,8,64] [--min-steps N]
 //                   [--min-time S] [--warmup N] [--mode both|train|infer] [--profile]
+//                   [--max-length L] [--global-layers G --global-heads H --global-dim D]
 //   eir-bench-train --sgemm [--threads T] [--batch B]
 //   eir-bench-train --device cuda [--math fp32|tf32|bf16] [--batch B] [--train-steps N] [--infer-steps N]
 //
+// --max-length / --global-*: the tutorial's local stage over L bytes, with a global stage of G
+//   layers across its windows (beyond EIR, issue 17); the defaults are the tutorial model.
 // --sgemm: only this machine's sgemm ceiling at T threads (bench_sgemm.c), as JSON.
 // --profile: after the measured phases, time per op (op_profile.h) of the training step at
 //   --batch and of the inference forward at each --infer-batches size: forward and backward
@@ -119,6 +122,7 @@ int main(int argc, char **argv) {
     double min_time = 2.0;
     int infer_b[MAX_INFER_BATCHES] = {1, 8, 64}, n_infer = 3;
     bool cuda = false, profile = false, sgemm_only = false, do_train = true, do_infer = true;
+    int max_length = 1024, global_layers = 0, global_heads = 4, global_dim = 64;  // model shape (issue 17)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--profile")) { profile = true; continue; }
@@ -137,6 +141,10 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--threads")) threads = int_arg(a, v, 1, 1024);
         else if (!strcmp(a, "--batch")) B = int_arg(a, v, 1, 65536);
         else if (!strcmp(a, "--infer-batches")) n_infer = parse_batches(v, infer_b);
+        else if (!strcmp(a, "--max-length")) max_length = int_arg(a, v, 1, 1 << 24);
+        else if (!strcmp(a, "--global-layers")) global_layers = int_arg(a, v, 0, 64);
+        else if (!strcmp(a, "--global-heads")) global_heads = int_arg(a, v, 1, 64);
+        else if (!strcmp(a, "--global-dim")) global_dim = int_arg(a, v, 1, 4096);
         else if (!strcmp(a, "--min-steps")) min_steps = int_arg(a, v, 1, 1 << 30);
         else if (!strcmp(a, "--warmup")) warmup = int_arg(a, v, 0, 1 << 30);
         else if (!strcmp(a, "--train-steps")) train_exact = int_arg(a, v, 1, 1 << 30);
@@ -150,6 +158,13 @@ int main(int argc, char **argv) {
     omp_set_num_threads(threads);
     ModelConfig mc;
     bench_tutorial_config(&mc);
+    if (max_length != 1024 || global_layers > 0) {  // the tutorial's local stage, longer and/or with a global stage
+        ModelInputSpec *s0 = &mc.inputs[0];
+        s0->max_length = max_length;
+        s0->global_layers = global_layers, s0->global_heads = global_heads, s0->global_d = global_dim;
+        char err[256];
+        if (model_config_finish(&mc, err, sizeof err) != 0) eir_die_user("%s", err);
+    }
     double fwd = bench_forward_flops(&mc);
     int L = mc.inputs[0].max_length;
 
@@ -184,14 +199,14 @@ int main(int argc, char **argv) {
     }
     model_alloc_activations(&m, maxB);
     StepCtx ctx = {.m = &m, .batch = &batch};
-    printf("eir-dist CPU model, tutorial config, %d thread(s), kernels %s, OpenBLAS %s\n", threads, simd_kernel_level(),
-           bench_blas_core());
+    printf("eir-dist CPU model, tutorial config (max_length %d, global layers %d), %d thread(s), kernels %s, OpenBLAS %s\n",
+           L, mc.inputs[0].global_layers, threads, simd_kernel_level(), bench_blas_core());
     printf("  forward FLOPs per sample        %.4f GFLOP (training step = 3x)\n", fwd / 1e9);
 
     StrBuf js = {0};
     sb_printf(&js, "{\"side\": \"eir-dist\", \"threads\": %d, \"kernels\": \"%s\", \"blas_core\": \"%s\", "
-                   "\"forward_flops_per_sample\": %.0f",
-              threads, simd_kernel_level(), bench_blas_core(), fwd);
+                   "\"forward_flops_per_sample\": %.0f, \"max_length\": %d, \"global_layers\": %d",
+              threads, simd_kernel_level(), bench_blas_core(), fwd, L, mc.inputs[0].global_layers);
     int isteps = infer_exact ? infer_exact : min_steps;
     double itime = infer_exact ? 0 : min_time;
     if (do_infer) {
