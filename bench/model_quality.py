@@ -543,7 +543,9 @@ def main():
     os.makedirs(work, exist_ok=True)
     plan_path = os.path.join(work, "plan.json")
     eir_dist = os.path.join(ROOT, a.build, "eir-dist")
-    command = "bash bench/model_quality.sh " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+    # the budgets and shapes set in the environment are part of the command that reproduces a run
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(os.environ.items()) if k.startswith("MQ_"))
+    command = (env + " " if env else "") + "bash bench/model_quality.sh " + " ".join(shlex.quote(x) for x in sys.argv[1:])
 
     if os.path.exists(plan_path):
         plan = json.load(open(plan_path))
