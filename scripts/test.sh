@@ -27,7 +27,7 @@ cmake -S . -B build-kernels -DCMAKE_BUILD_TYPE=Release -DEIR_KERNEL_LEVEL=$KLEVE
 cmake --build build-kernels -j"$jobs" --target unit-tests
 (cd build-kernels && ctest --output-on-failure -j"$jobs" -L unit)
 
-echo "== ASan/UBSan build: unit tests, then the CLI tests (train, resume, predict, serve, crops) under LeakSanitizer"
+echo "== ASan/UBSan build: unit tests, then the CLI tests (train, resume, predict, serve, crops, global stage) under LeakSanitizer"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEIR_SANITIZE=ON -DEIR_CUDA=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -37,7 +37,7 @@ cmake --build build-asan -j"$jobs"
 # components kept loaded let those suppressions match their frames.
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0 UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp OMPI_MCA_mca_base_component_disable_dlclose=1 \
-  ctest --output-on-failure -R '^cli_(train_resume|serve|crops|dry_run|dist_invariance|dist_failure)$')
+  ctest --output-on-failure -R '^cli_(train_resume|serve|crops|global_stage|dry_run|dist_invariance|dist_failure)$')
 
 echo "== fuzzing: each libFuzzer driver of tests/fuzz for 10 s (ASan + UBSan), seeds and regression inputs first"
 bash tests/fuzz/run.sh --seconds 10
