@@ -284,7 +284,7 @@ int main(void) {
     tm_base_input(&mc.inputs[0], "bytes_a", 8, 4, POS_EMBED, POOL_NONE);
     tm_base_input(&mc.inputs[1], "bytes_b", 12, 4, POS_ENCODE, POOL_MAX);
     mc.inputs[1].masked = true;
-    mc.inputs[1].global_layers = 1, mc.inputs[1].global_heads = 1, mc.inputs[1].global_d = 8;
+    mc.inputs[1].global_layers = 1, mc.inputs[1].global_heads = 2, mc.inputs[1].global_d = 8;
     tm_two_targets(&mc);
     run_config("[two inputs, global on one, max]", &mc, true, false, true);
 
