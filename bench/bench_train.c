@@ -69,7 +69,7 @@ static void train_step(void *p, long step) {
 static void infer_step(void *p, long step) {
     StepCtx *c = p;
     const int32_t *toks[1] = {c->batch->tokens};
-    ForwardCtx ctx = {.train = false};
+    ForwardCtx ctx = {.train = false, .inference_only = true};
     model_forward(c->m, toks, c->B, &ctx);
 }
 

@@ -91,7 +91,7 @@ void predictor_run(Predictor *p, const uint8_t *const *bytes, const size_t *lens
             else memset(row, 0, (size_t)L * sizeof(int32_t));
         }
     }
-    ForwardCtx ctx = {.train = false};
+    ForwardCtx ctx = {.train = false, .inference_only = true};
 #ifdef EIR_HAVE_CUDA
     if (p->gpu) {
         model_cuda_forward(p->gpu, (const int32_t *const *)p->tokens, n, &ctx);

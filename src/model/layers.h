@@ -137,6 +137,17 @@ void swiglu_forward_rows(float *out, const float *h, int N, int F);
 // Same results as linear_forward followed by swiglu_forward.
 void linear_swiglu_forward(float *out, float *h, const float *inp, const float *w12, int N, int in, int F, int block);
 
+// linear_forward / linear_swiglu_forward through the packed-panel product of layers_gemm.c
+// where it applies (no bias, out_dim a multiple of its panel width, N >= 128 rows, the weight
+// fits pack: pack_floats floats of scratch), else exactly those functions. Each output row is
+// one fma chain per element in k order whatever the blocking: bit-identical for any batch and
+// thread count, as linear_forward is (but not bit-identical to OpenBLAS's rounding).
+void linear_forward_packed(float *out, const float *inp, const float *weight, const float *bias, int N, int in,
+                           int out_dim, int block, float *pack, size_t pack_floats);
+// keep_h false: h may be left unwritten (the packed path then never stores it; inference).
+void linear_swiglu_forward_packed(float *out, float *h, bool keep_h, const float *inp, const float *w12, int N, int in,
+                                  int F, int block, float *pack, size_t pack_floats);
+
 // Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). out may alias inp.
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);

@@ -9,6 +9,7 @@
 
 #include "common/util.h"
 #include "model/layers.h"
+#include "model/layers_gemm.h"
 #include "model/simd.h"
 
 void openblas_set_num_threads(int num_threads);  // OpenBLAS extension (declared by its cblas.h too)
@@ -70,6 +71,63 @@ void linear_swiglu_forward(float *out, float *h, const float *inp, const float *
         forward_call(h, inp, w12, NULL, k * block, block, in, 2 * F);
         swiglu_forward_rows(out + (size_t)k * block * F, h + (size_t)k * block * 2 * F, block, F);
     }
+}
+
+// The packed-panel product (layers_gemm.c) where it applies: no bias, out_dim a multiple of the
+// panel width, enough rows to pay for packing the weight (the transformer layers: >= one
+// sample's padded length), and a pack buffer that holds it. Returns the panel width, 0 if not.
+#define PACKED_MIN_ROWS 128
+static int packed_width(const float *bias, int N, int in, int out_dim, size_t pack_floats) {
+    if (bias || N < PACKED_MIN_ROWS || gemm_pack_floats(in, out_dim) > pack_floats) return 0;
+    int nc = gemm_panel_width();
+    return nc && out_dim % nc == 0 ? nc : 0;
+}
+
+// out = inp @ weight^T in blocks of call_rows(N, block) rows over the threads, after every thread
+// packed its share of the weight's panels; g != NULL: out = h (N, 2F) of the fused W1/W2 and its
+// SwiGLU gate into g (N, F), computed on the product's registers (keep_out false: h not stored).
+static void packed_forward(float *out, bool keep_out, float *g, int F, const float *inp, const float *weight, int N, int in,
+                           int out_dim, int block, float *pack, int nc) {
+    block = call_rows(N, block);
+    int nblk = N / block, np = out_dim / nc;
+#pragma omp parallel if (go_parallel((long)N * in * out_dim) && nblk > 1)
+    {
+#pragma omp for schedule(static)
+        for (int p = 0; p < np; p++) {
+            if (g)
+                gemm_pack_swiglu_panels(pack, weight, in, F, nc, p, p + 1);
+            else
+                gemm_pack_panels(pack, weight, in, nc, p, p + 1);
+        }
+#pragma omp for schedule(static)
+        for (int k = 0; k < nblk; k++) {
+            size_t lo = (size_t)k * block;
+            if (g)
+                gemm_packed_swiglu_rows(keep_out ? out + lo * out_dim : NULL, g + lo * F, inp + lo * in, pack, block, in, F);
+            else
+                gemm_packed_rows(out + lo * out_dim, inp + lo * in, pack, block, in, out_dim);
+        }
+    }
+}
+
+void linear_forward_packed(float *out, const float *inp, const float *weight, const float *bias, int N, int in,
+                           int out_dim, int block, float *pack, size_t pack_floats) {
+    int nc = packed_width(bias, N, in, out_dim, pack_floats);
+    if (!nc) {
+        linear_forward(out, inp, weight, bias, N, in, out_dim, block);
+        return;
+    }
+    packed_forward(out, true, NULL, 0, inp, weight, N, in, out_dim, block, pack, nc);
+}
+
+void linear_swiglu_forward_packed(float *out, float *h, bool keep_h, const float *inp, const float *w12, int N, int in,
+                                  int F, int block, float *pack, size_t pack_floats) {
+    int nc = packed_width(NULL, N, in, 2 * F, pack_floats);
+    if (!nc) {
+        linear_swiglu_forward(out, h, inp, w12, N, in, F, block);
+        return;
+    }
+    packed_forward(h, keep_h, out, F, inp, w12, N, in, 2 * F, block, pack, nc);
 }
 
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,

@@ -63,6 +63,7 @@ double model_loss(Model *m, const TargetLabels *labels, const double *denominato
 
 void model_backward(Model *m) {
     if (!m->have_forward) eir_die("model_backward: no forward pass");
+    if (m->ctx.inference_only) eir_die("model_backward: the last forward pass was inference-only");
     ModelPass p = cpu_pass(m, NULL);
     model_pass_backward(&p, m->batch);
 }

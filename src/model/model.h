@@ -165,6 +165,8 @@ typedef struct {
     float *attn_scratch;
     int n_attn_scratch;
     float *lin_scratch;  // linear_backward's chunk partials
+    float *gemm_pack;    // one packed weight (linear_forward_packed), gemm_pack_floats floats
+    size_t gemm_pack_floats;
     int32_t *tokens[MODEL_MAX_INPUTS];  // copies of the last forward's tokens
     uint64_t *sample_ids;
     int32_t *perm;
@@ -173,6 +175,8 @@ typedef struct {
 // ---- forward context -----------------------------------------------------------------------
 typedef struct {
     bool train;                  // dropout, stochastic depth and mixup only when true
+    bool inference_only;         // no backward follows: activations only the backward reads may
+                                 // be left unwritten (model_backward then refuses to run)
     uint64_t seed;               // run seed (keys every random stream)
     uint64_t step;               // global optimizer step (dropout masks, stochastic-depth coins)
     uint64_t sample_base;        // global sample index of row 0 when sample_ids is NULL

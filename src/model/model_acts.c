@@ -10,6 +10,7 @@
 
 #include "common/util.h"
 #include "model/model.h"
+#include "model/layers_gemm.h"
 #include "model/model_internal.h"
 
 typedef struct {
@@ -79,7 +80,7 @@ static int scratch_thread_slots(void) {
 static void acts_layout(const Model *m, ModelActs *A, Carver *c, int B) {
     const ModelConfig *mc = &m->config;
     size_t b = (size_t)B;
-    size_t g_nd = 0, g_n3d = 0, g_n2f = 0, g_nf = 0, g_bld = 0, g_gdg = 0, g_gd = 0, attn = 0, lin = 0;
+    size_t g_nd = 0, g_n3d = 0, g_n2f = 0, g_nf = 0, g_bld = 0, g_gdg = 0, g_gd = 0, attn = 0, lin = 0, pack = 0;
     A->n_attn_scratch = scratch_thread_slots();
     for (int i = 0; i < mc->n_inputs; i++) {
         const ModelInputSpec *s = &mc->inputs[i];
@@ -131,6 +132,14 @@ static void acts_layout(const Model *m, ModelActs *A, Carver *c, int B) {
         g_nf = max_sz(g_nf, N * F);
         g_bld = max_sz(g_bld, b * L * d);
         attn = max_sz(attn, window_attention_scratch_floats(s->win, s->d / s->heads));
+        // the packed weight of the largest transformer linear (linear_forward_packed)
+        pack = max_sz(pack, max_sz(gemm_pack_floats(s->d, 3 * s->d), gemm_pack_floats(s->d, 2 * s->ffn)));
+        pack = max_sz(pack, gemm_pack_floats(s->ffn, s->d));
+        if (s->global_layers > 0) {
+            pack = max_sz(pack, max_sz(gemm_pack_floats(s->global_d, 3 * s->global_d),
+                                       gemm_pack_floats(s->global_d, 2 * s->global_ffn)));
+            pack = max_sz(pack, max_sz(gemm_pack_floats(s->global_ffn, s->global_d), gemm_pack_floats(s->d, s->global_d)));
+        }
         int Ni = B * s->padded_length;
         lin = max_sz(lin, linear_backward_scratch_floats(Ni, s->d, 3 * s->d));
         lin = max_sz(lin, linear_backward_scratch_floats(Ni, s->d, 2 * s->ffn));
@@ -184,6 +193,8 @@ static void acts_layout(const Model *m, ModelActs *A, Carver *c, int B) {
     A->dm5 = carve(c, b * maxdim);
     A->attn_scratch = carve(c, attn * (size_t)A->n_attn_scratch);
     A->lin_scratch = carve(c, lin);
+    A->gemm_pack = carve(c, pack);
+    A->gemm_pack_floats = pack;
     A->sample_ids = (uint64_t *)carve(c, 2 * b);
     A->perm = carve_i32(c, b);
 }

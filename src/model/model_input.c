@@ -63,7 +63,7 @@ static void layer_forward(ModelPass *p, const LayerGeom *G, const TransformerLay
     OP_TIMED(P, OP_NORM, OP_FWD, 0, o->rmsnorm_forward(dv, A->f, A->rstd2, A->x_mid, W->norm2, N, d));
     // the gate is fused into the product on the CPU (profile: forward "MLP w1,w2" includes it)
     OP_TIMED(P, OP_MLP_W12, OP_FWD, 2 * Nf * d * 2 * F,
-             o->linear_swiglu_forward(dv, A->g, A->hh, A->f, W->w12, N, d, F, T));
+             o->linear_swiglu_forward(dv, A->g, A->hh, !p->ctx->inference_only, A->f, W->w12, N, d, F, T));
     OP_TIMED(P, OP_MLP_W3, OP_FWD, 2 * Nf * F * d, o->linear_forward(dv, A->z, A->g, W->w3, NULL, N, F, d, T));
     OP_TIMED(P, OP_RESIDUAL, OP_FWD, 0, o->layerscale_residual_forward(dv, A->x_out, A->x_mid, A->z, W->ls2, 1.0f, N, d));
 }

@@ -47,8 +47,8 @@ static void rmsnorm_bwd(void *dev, float *dinp, float *dw, const float *dout, co
 }
 static void linear_fwd(void *dev, float *out, const float *inp, const float *w, const float *b, int N, int in, int out_dim,
                        int block) {
-    (void)dev;
-    linear_forward(out, inp, w, b, N, in, out_dim, block);
+    ModelActs *A = &((Model *)dev)->acts;
+    linear_forward_packed(out, inp, w, b, N, in, out_dim, block, A->gemm_pack, A->gemm_pack_floats);
 }
 static void linear_bwd(void *dev, float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                        int N, int in, int out_dim, bool accumulate) {
@@ -68,10 +68,10 @@ static void swiglu_fwd(void *dev, float *out, const float *h, int N, int F) {
     (void)dev;
     swiglu_forward(out, h, N, F);
 }
-static void linear_swiglu_fwd(void *dev, float *out, float *h, const float *inp, const float *w12, int N, int in, int F,
-                              int block) {
-    (void)dev;
-    linear_swiglu_forward(out, h, inp, w12, N, in, F, block);
+static void linear_swiglu_fwd(void *dev, float *out, float *h, bool keep_h, const float *inp, const float *w12, int N,
+                              int in, int F, int block) {
+    ModelActs *A = &((Model *)dev)->acts;
+    linear_swiglu_forward_packed(out, h, keep_h, inp, w12, N, in, F, block, A->gemm_pack, A->gemm_pack_floats);
 }
 static void swiglu_bwd(void *dev, float *dh, const float *dout, const float *h, int N, int F) {
     (void)dev;

@@ -55,8 +55,9 @@ static void lsres_bwd(void *dev, float *dy, float *dgamma, const float *dout, co
     layerscale_residual_backward_cuda(dy, dgamma, dout, y, gamma, scale, N, C, G->layer_scratch, G->stream);
 }
 static void swiglu_fwd(void *dev, float *out, const float *h, int N, int F) { swiglu_forward_cuda(out, h, N, F, G->stream); }
-static void linear_swiglu_fwd(void *dev, float *out, float *h, const float *inp, const float *w12, int N, int in, int F,
-                              int block) {
+static void linear_swiglu_fwd(void *dev, float *out, float *h, bool keep_h, const float *inp, const float *w12, int N,
+                              int in, int F, int block) {
+    (void)keep_h;  // h is the product's scratch here
     linear_fwd(dev, h, inp, w12, NULL, N, in, 2 * F, block);
     swiglu_fwd(dev, out, h, N, F);
 }

@@ -37,8 +37,9 @@ typedef struct ModelOps {
     void (*layerscale_residual_backward)(void *dev, float *dy, float *dgamma, const float *dout, const float *y,
                                          const float *gamma, float scale, int N, int C);
     void (*swiglu_forward)(void *dev, float *out, const float *h, int N, int F);
-    // linear_forward (no bias) of w12 into h, then swiglu_forward of h into out, fused where it pays
-    void (*linear_swiglu_forward)(void *dev, float *out, float *h, const float *inp, const float *w12, int N, int in,
+    // linear_forward (no bias) of w12 into h, then swiglu_forward of h into out, fused where it pays;
+    // keep_h false: h is not read later (inference), a backend may leave it unwritten
+    void (*linear_swiglu_forward)(void *dev, float *out, float *h, bool keep_h, const float *inp, const float *w12, int N, int in,
                                   int F, int block);
     void (*swiglu_backward)(void *dev, float *dh, const float *dout, const float *h, int N, int F);
     void (*gelu_forward)(void *dev, float *out, const float *inp, size_t n);

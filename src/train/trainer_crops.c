@@ -58,7 +58,7 @@ static const CropOps CROP_VALID_OPS = {cv_length, cv_fill, cv_forward, cv_logits
 
 void trainer_validate_crops(Trainer *t) {
     int64_t n_local = dataset_valid_count(&t->ds);
-    CropValid c = {.t = t, .fctx = {.train = false, .seed = t->seed}, .row_floats = trainer_valid_row_floats(t)};
+    CropValid c = {.t = t, .fctx = {.train = false, .inference_only = true, .seed = t->seed}, .row_floats = trainer_valid_row_floats(t)};
     c.local = malloc_check((size_t)(n_local ? n_local : 1) * c.row_floats * sizeof(float));
     if (crop_runner_run(&t->crops, &CROP_VALID_OPS, &c, n_local) != 0)
         eir_die_user("rank %d: %s", t->comm->rank, dataset_error(&t->ds));

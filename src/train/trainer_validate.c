@@ -112,7 +112,7 @@ void trainer_validate(Trainer *t) {
     int64_t n_local = dataset_valid_count(&t->ds);
     size_t row_floats = trainer_valid_row_floats(t);
     float *local = malloc_check((size_t)(n_local ? n_local : 1) * row_floats * sizeof(float));
-    ForwardCtx ctx = {.train = false, .seed = t->seed};
+    ForwardCtx ctx = {.train = false, .inference_only = true, .seed = t->seed};
     for (int64_t first = 0; first < n_local; first += t->valid_chunk) {
         int n = (int)(n_local - first < t->valid_chunk ? n_local - first : t->valid_chunk);
         if (dataset_valid_batch(&t->ds, first, n, t->tokens, t->targets, t->sample_idx) != 0)
