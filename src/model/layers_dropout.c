@@ -90,7 +90,7 @@ PHILOX_INLINE void keep_words(uint32_t *restrict bits, const uint32_t key[2], co
 // (vpmuludq: GCC's own vector multiply would emulate a 64 x 64 one), and each lane's keep byte
 // narrowed into place. Built for AVX2 (8 lanes) and AVX-512 (16 lanes); the baseline build
 // keeps the scalar loop above.
-#define DEFINE_KEEP_WORDS_VEC(NAME, ATTR, LANES, MUL_EVEN, MREG)                                            \
+#define DEFINE_KEEP_WORDS_VEC(NAME, ATTR, LANES, U, MUL_EVEN, MREG)                                         \
     typedef uint32_t NAME##_u32 __attribute__((vector_size(4 * LANES)));                                     \
     typedef uint64_t NAME##_u64 __attribute__((vector_size(4 * LANES)));                                     \
     typedef uint8_t NAME##_u8 __attribute__((vector_size(LANES)));                                           \
@@ -99,39 +99,48 @@ PHILOX_INLINE void keep_words(uint32_t *restrict bits, const uint32_t key[2], co
         NAME##_u64 od = (NAME##_u64)MUL_EVEN((MREG)((NAME##_u64)x >> 32), (MREG)m);                          \
         return (NAME##_u32)((ev >> 32) | (od & 0xFFFFFFFF00000000ull));                                      \
     }                                                                                                        \
+    /* U vectors of blocks per iteration: ten dependent rounds of one vector leave the multipliers */       \
+    /* idle on their latency; U independent ones fill them (same blocks, same bits) */                      \
     ATTR static int NAME(uint32_t *restrict bits, const uint32_t key[2], const uint32_t c[3], uint32_t b0, int nw, \
                          uint32_t thr) {                                                                     \
         NAME##_u32 lane, m0 = (NAME##_u32){0} + PHILOX_M0, m1 = (NAME##_u32){0} + PHILOX_M1;                 \
         for (int k = 0; k < LANES; k++) lane[k] = (uint32_t)k;                                               \
         int g = 0;                                                                                           \
-        for (; g + LANES / 4 <= nw; g += LANES / 4) {                                                        \
-            NAME##_u32 x0 = lane + (b0 + 4 * (uint32_t)g), x1 = (NAME##_u32){0} + c[0], x2 = (NAME##_u32){0} + c[1], \
-                       x3 = (NAME##_u32){0} + c[2];                                                          \
+        for (; g + U * LANES / 4 <= nw; g += U * LANES / 4) {                                                \
+            NAME##_u32 x0[U], x1[U], x2[U], x3[U];                                                           \
+            for (int u = 0; u < U; u++) {                                                                    \
+                x0[u] = lane + (b0 + 4 * (uint32_t)(g + u * LANES / 4));                                     \
+                x1[u] = (NAME##_u32){0} + c[0], x2[u] = (NAME##_u32){0} + c[1], x3[u] = (NAME##_u32){0} + c[2]; \
+            }                                                                                                \
             uint32_t k0 = key[0], k1 = key[1];                                                               \
             for (int round = 0; round < 10; round++) {                                                       \
-                NAME##_u32 h0 = NAME##_mulhi(x0, m0), h2 = NAME##_mulhi(x2, m1);                             \
-                NAME##_u32 l0 = x0 * PHILOX_M0, l2 = x2 * PHILOX_M1;                                         \
-                x0 = h2 ^ x1 ^ k0, x1 = l2, x2 = h0 ^ x3 ^ k1, x3 = l0;                                      \
+                for (int u = 0; u < U; u++) {                                                                \
+                    NAME##_u32 h0 = NAME##_mulhi(x0[u], m0), h2 = NAME##_mulhi(x2[u], m1);                   \
+                    NAME##_u32 l0 = x0[u] * PHILOX_M0, l2 = x2[u] * PHILOX_M1;                               \
+                    x0[u] = h2 ^ x1[u] ^ k0, x1[u] = l2, x2[u] = h0 ^ x3[u] ^ k1, x3[u] = l0;                \
+                }                                                                                            \
                 k0 += PHILOX_W0, k1 += PHILOX_W1;                                                            \
             }                                                                                                \
-            /* bit 2w of a lane's byte: low half of word w >= thr; 2w+1: high half (philox_keep_byte) */     \
-            NAME##_u32 byte = ((x0 & 0xFFFFu) >= thr) & 1u;                                                  \
-            byte |= ((x0 >> 16) >= thr) & 2u;                                                                \
-            byte |= ((x1 & 0xFFFFu) >= thr) & 4u;                                                            \
-            byte |= ((x1 >> 16) >= thr) & 8u;                                                                \
-            byte |= ((x2 & 0xFFFFu) >= thr) & 16u;                                                           \
-            byte |= ((x2 >> 16) >= thr) & 32u;                                                               \
-            byte |= ((x3 & 0xFFFFu) >= thr) & 64u;                                                           \
-            byte |= ((x3 >> 16) >= thr) & 128u;                                                              \
-            NAME##_u8 b8 = __builtin_convertvector(byte, NAME##_u8);                                         \
-            memcpy(bits + g, &b8, sizeof b8);                                                                \
+            for (int u = 0; u < U; u++) {                                                                    \
+                /* bit 2w of a lane's byte: low half of word w >= thr; 2w+1: high half (philox_keep_byte) */ \
+                NAME##_u32 byte = ((x0[u] & 0xFFFFu) >= thr) & 1u;                                           \
+                byte |= ((x0[u] >> 16) >= thr) & 2u;                                                         \
+                byte |= ((x1[u] & 0xFFFFu) >= thr) & 4u;                                                     \
+                byte |= ((x1[u] >> 16) >= thr) & 8u;                                                         \
+                byte |= ((x2[u] & 0xFFFFu) >= thr) & 16u;                                                    \
+                byte |= ((x2[u] >> 16) >= thr) & 32u;                                                        \
+                byte |= ((x3[u] & 0xFFFFu) >= thr) & 64u;                                                    \
+                byte |= ((x3[u] >> 16) >= thr) & 128u;                                                       \
+                NAME##_u8 b8 = __builtin_convertvector(byte, NAME##_u8);                                     \
+                memcpy(bits + g + u * LANES / 4, &b8, sizeof b8);                                            \
+            }                                                                                                \
         }                                                                                                    \
         return g;                                                                                            \
     }
 #ifdef EIR_KERNEL_WIDE
 #include <immintrin.h>
-DEFINE_KEEP_WORDS_VEC(keep_words_v8, __attribute__((target("arch=x86-64-v3"))), 8, _mm256_mul_epu32, __m256i)
-DEFINE_KEEP_WORDS_VEC(keep_words_v16, EIR_KERNEL_WIDE, 16, _mm512_mul_epu32, __m512i)
+DEFINE_KEEP_WORDS_VEC(keep_words_v8, __attribute__((target("arch=x86-64-v3"))), 8, 4, _mm256_mul_epu32, __m256i)
+DEFINE_KEEP_WORDS_VEC(keep_words_v16, EIR_KERNEL_WIDE, 16, 8, _mm512_mul_epu32, __m512i)
 #endif
 
 // Whole words from block b0 (first % 32 == 0): as many as a vector version does, the rest here.
