@@ -82,6 +82,35 @@ static void check_swiglu(int nc, int rows, int K, int F) {
     free(A), free(W), free(Bp), free(Bq), free(h), free(hp), free(g), free(g2);
 }
 
+// linear_swiglu_backward_packed against linear_backward then swiglu_backward: dw3 to the bit (the
+// same call), dh close (the gate's exponential and the product round differently), any rows.
+static void check_swiglu_backward(int N) {
+    int d = 64, F = 256;
+    float *dout = rand_buf((size_t)N * d, 1.0f), *g = rand_buf((size_t)N * F, 1.0f), *h = rand_buf((size_t)N * 2 * F, 3.0f);
+    float *w3 = rand_buf((size_t)d * F, 0.3f);
+    h[0] = 40.0f, h[1] = -40.0f;
+    float *dw_a = calloc((size_t)d * F, sizeof(float)), *dw_b = calloc((size_t)d * F, sizeof(float));
+    float *dg = malloc((size_t)N * F * sizeof(float)), *dh_a = malloc((size_t)N * 2 * F * sizeof(float));
+    float *dh_b = malloc((size_t)N * 2 * F * sizeof(float)), *pack = malloc(gemm_pack_floats(d, F) * sizeof(float));
+    float *scratch = malloc((linear_backward_scratch_floats(N, F, d) + 1) * sizeof(float));
+    linear_backward(dg, dw_a, NULL, dout, g, w3, N, F, d, false, scratch);
+    swiglu_backward(dh_a, dg, h, N, F);
+    linear_swiglu_backward_packed(dh_b, dw_b, dout, g, h, w3, N, F, d, dg, pack, gemm_pack_floats(d, F), scratch);
+    CHECK_MSG(!memcmp(dw_a, dw_b, (size_t)d * F * sizeof(float)), "N %d: dw3 is not linear_backward's", N);
+    double worst = 0;
+    for (size_t i = 0; i < (size_t)N * 2 * F; i++) {
+        size_t r = i / (2 * F), j = i % F;
+        double scale = 0;  // |dg| * (|b| + |a| + 1): the size of the terms of either gradient
+        for (int k = 0; k < d; k++) scale += fabs((double)dout[r * d + k] * w3[(size_t)k * F + j]);
+        scale *= fabs(h[r * 2 * F + j]) + fabs(h[r * 2 * F + F + j]) + 1;
+        double e = fabs((double)dh_a[i] - dh_b[i]) / (scale + 1e-30);
+        if (e > worst) worst = e;
+    }
+    CHECK_MSG(worst < 2e-6, "N %d: fused SwiGLU backward differs by %g", N, worst);
+    free(dout), free(g), free(h), free(w3), free(dw_a), free(dw_b), free(dg), free(dh_a), free(dh_b), free(pack),
+        free(scratch);
+}
+
 // linear_forward_packed where it does not apply equals linear_forward to the bit.
 static void check_fallbacks(void) {
     int N = 256, K = 64, O = 64;
@@ -110,6 +139,9 @@ int main(void) {
     int nc = gemm_panel_width();
     printf("panel width %d\n", nc);
     check_fallbacks();
+    check_swiglu_backward(128);
+    check_swiglu_backward(1031);
+    check_swiglu_backward(64);  // below the packed path's rows: the two functions as they are
     if (nc) {
         int rows[] = {1, 3, 12, 13, 30, 256};
         for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {

@@ -106,6 +106,31 @@ static GK_INLINE void gk_rows(float *C, float *G, int F, const float *A, const f
     }
 }
 
+// Rows 0..R-1 of one panel of dg = A . B (the w3 product's input gradient, VL gate columns in c0
+// and the next VL in c1) straight into the SwiGLU backward (layers_act.c's formula): with a, b
+// of h (rows, 2F; ldh = 2F), s = sigmoid(a): dh_a = dg b s (1 + a (1 - s)), dh_b = dg a s.
+static GK_INLINE void gk_tile_swiglu_bwd(float *DH, const float *H, int F, const float *A, int lda, const float *Bp,
+                                         int K, const int R) {
+    gk_v c[2][GK_MR];
+    for (int r = 0; r < R; r++) c[0][r] = c[1][r] = (gk_v){0};
+    for (int k = 0; k < K; k++) {
+        const gk_v b0 = *(const gk_vu *)(Bp + (size_t)k * GK_NC), b1 = *(const gk_vu *)(Bp + (size_t)k * GK_NC + GK_VL);
+        for (int r = 0; r < R; r++) {
+            const float a = A[(size_t)r * lda + k];
+            c[0][r] += a * b0;
+            c[1][r] += a * b1;
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < 2; v++) {
+            const size_t o = (size_t)r * 2 * F + (size_t)v * GK_VL;
+            const gk_v a = *(const gk_vu *)(H + o), b = *(const gk_vu *)(H + o + F), g = c[v][r];
+            const gk_v s = 1.0f / (1.0f + gk_exp(-a));
+            *(gk_vu *)(DH + o) = g * b * (s * (1.0f + a * (1.0f - s)));
+            *(gk_vu *)(DH + o + F) = g * (a * s);
+        }
+}
+
 #define GK_CAT2(a, b) a##b
 #define GK_CAT(a, b) GK_CAT2(a, b)
 #define GK_FN(name) GK_CAT(name, GK_SUFFIX)
@@ -120,5 +145,27 @@ GK_KERNEL static void GK_FN(gemm_packed_rows)(float *C, float *G, int F, const f
     for (; r0 + 4 <= rows; r0 += 4) gk_rows(C, G, F, A, Bp, r0, K, N, 4);
     for (; r0 + 2 <= rows; r0 += 2) gk_rows(C, G, F, A, Bp, r0, K, N, 2);
     for (; r0 < rows; r0++) gk_rows(C, G, F, A, Bp, r0, K, N, 1);
+}
+
+// dh (rows x 2F) = SwiGLU backward of dg = A (rows x K) . B (B packed by gemm_pack_nn_panels,
+// N = F outputs) with h (rows x 2F): the w3 product's input gradient never leaves the registers.
+GK_KERNEL static void GK_FN(gemm_swiglu_bwd_rows)(float *DH, const float *H, const float *A, const float *Bp, int rows,
+                                                  int K, int F) {
+    for (int r0 = 0; r0 < rows;) {
+        const int R = rows - r0 >= GK_MR ? GK_MR : rows - r0 >= 4 ? 4 : rows - r0 >= 2 ? 2 : 1;
+        for (int p = 0; p < F / GK_NC; p++) {
+            const size_t o = (size_t)r0 * 2 * F + (size_t)p * GK_NC;
+            const float *Ar = A + (size_t)r0 * K, *Bpp = Bp + (size_t)p * K * GK_NC;
+            if (R == GK_MR)
+                gk_tile_swiglu_bwd(DH + o, H + o, F, Ar, K, Bpp, K, GK_MR);
+            else if (R == 4)
+                gk_tile_swiglu_bwd(DH + o, H + o, F, Ar, K, Bpp, K, 4);
+            else if (R == 2)
+                gk_tile_swiglu_bwd(DH + o, H + o, F, Ar, K, Bpp, K, 2);
+            else
+                gk_tile_swiglu_bwd(DH + o, H + o, F, Ar, K, Bpp, K, 1);
+        }
+        r0 += R;
+    }
 }
 #endif

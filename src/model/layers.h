@@ -148,6 +148,14 @@ void linear_forward_packed(float *out, const float *inp, const float *weight, co
 void linear_swiglu_forward_packed(float *out, float *h, bool keep_h, const float *inp, const float *w12, int N, int in,
                                   int F, int block, float *pack, size_t pack_floats);
 
+// The FFN's w3 backward and the SwiGLU gate's in one: dw3 += dout^T @ g (linear_backward) and
+// dh = swiglu_backward(dout @ w3, h); where the packed product applies (as
+// linear_forward_packed), dout @ w3 is never written: each register tile goes straight into the
+// gate's backward. Else dg (N, F) receives it and the two functions run as they are.
+void linear_swiglu_backward_packed(float *dh, float *dw3, const float *dout, const float *g, const float *h,
+                                   const float *w3, int N, int F, int d, float *dg, float *pack, size_t pack_floats,
+                                   float *scratch);
+
 // Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). out may alias inp.
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);

@@ -41,6 +41,17 @@ void gemm_pack_swiglu_panels(float *Bp, const float *w12, int in, int F, int nc,
     }
 }
 
+void gemm_pack_nn_panels(float *Bp, const float *M, int K, int N, int nc, int p_lo, int p_hi) {
+    for (int p = p_lo; p < p_hi; p++)
+        for (int k = 0; k < K; k++)
+            memcpy(Bp + ((size_t)p * K + k) * nc, M + (size_t)k * N + (size_t)p * nc, (size_t)nc * sizeof(float));
+}
+
+void gemm_swiglu_bwd_rows(float *dh, const float *h, const float *dout, const float *Bp, int rows, int K, int F) {
+    GemmSwigluBwdFn wide = simd_wide_vectors() ? gemm_wide_swiglu_bwd() : NULL;
+    (wide ? wide : gemm_swiglu_bwd_rows_v8)(dh, h, dout, Bp, rows, K, F);
+}
+
 static GemmRowsFn kernel(void) {
     GemmRowsFn wide = simd_wide_vectors() ? gemm_wide_rows() : NULL;
     return wide ? wide : gemm_packed_rows_v8;

@@ -10,6 +10,8 @@
 #include "model/gemm_kernels.h"
 
 GemmRowsFn gemm_wide_rows(void) { return gemm_packed_rows_v16; }
+GemmSwigluBwdFn gemm_wide_swiglu_bwd(void) { return gemm_swiglu_bwd_rows_v16; }
 #else
 GemmRowsFn gemm_wide_rows(void) { return NULL; }
+GemmSwigluBwdFn gemm_wide_swiglu_bwd(void) { return NULL; }
 #endif

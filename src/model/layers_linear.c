@@ -130,6 +130,30 @@ void linear_swiglu_forward_packed(float *out, float *h, bool keep_h, const float
     packed_forward(h, keep_h, out, F, inp, w12, N, in, 2 * F, block, pack, nc);
 }
 
+void linear_swiglu_backward_packed(float *dh, float *dw3, const float *dout, const float *g, const float *h,
+                                   const float *w3, int N, int F, int d, float *dg, float *pack, size_t pack_floats,
+                                   float *scratch) {
+    int nc = packed_width(NULL, N, d, F, pack_floats);  // the product dg (N, F) = dout (N, d) @ w3 (d, F)
+    if (!nc) {
+        linear_backward(dg, dw3, NULL, dout, g, w3, N, F, d, false, scratch);
+        swiglu_backward(dh, dg, h, N, F);
+        return;
+    }
+    linear_backward(NULL, dw3, NULL, dout, g, w3, N, F, d, false, scratch);
+    int nblk = (N + SUB_BLOCK - 1) / SUB_BLOCK, np = F / nc;
+#pragma omp parallel if (go_parallel((long)N * F * d) && nblk > 1)
+    {
+#pragma omp for schedule(static)
+        for (int p = 0; p < np; p++) gemm_pack_nn_panels(pack, w3, d, F, nc, p, p + 1);
+#pragma omp for schedule(static)
+        for (int k = 0; k < nblk; k++) {
+            size_t lo = (size_t)k * SUB_BLOCK;
+            int rows = N - (int)lo < SUB_BLOCK ? N - (int)lo : SUB_BLOCK;
+            gemm_swiglu_bwd_rows(dh + lo * 2 * F, h + lo * 2 * F, dout + lo * d, pack, rows, d, F);
+        }
+    }
+}
+
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int N, int in, int out_dim, bool accumulate_dinp, float *scratch) {
     if (N <= 0) return;

@@ -81,9 +81,10 @@ static void layer_backward(ModelPass *p, const LayerGeom *Gm, const TransformerL
     // FFN branch
     OP_TIMED(P, OP_RESIDUAL, OP_BWD, 0,
              o->layerscale_residual_backward(dv, S->d1, G->ls2, dres, A->z, W->ls2, 1.0f, N, d));
+    // w3's input gradient goes straight into the gate's backward where the CPU fuses them (the
+    // profile's "MLP w3" backward then includes the gate, and "SwiGLU gate" stays at zero)
     OP_TIMED(P, OP_MLP_W3, OP_BWD, 4 * Nf * F * d,
-             o->linear_backward(dv, S->dg, G->w3, NULL, S->d1, A->g, W->w3, N, F, d, false));
-    OP_TIMED(P, OP_SWIGLU, OP_BWD, 0, o->swiglu_backward(dv, S->dhh, S->dg, A->hh, N, F));
+             o->linear_swiglu_backward(dv, S->dhh, G->w3, S->d1, A->g, A->hh, W->w3, N, F, d, S->dg));
     OP_TIMED(P, OP_MLP_W12, OP_BWD, 4 * Nf * d * 2 * F,
              o->linear_backward(dv, S->d2, G->w12, NULL, S->dhh, A->f, W->w12, N, d, 2 * F, false));
     OP_TIMED(P, OP_NORM, OP_BWD, 0, o->rmsnorm_backward(dv, dres, G->norm2, S->d2, A->x_mid, W->norm2, A->rstd2, N, d));

@@ -77,6 +77,11 @@ static void swiglu_bwd(void *dev, float *dh, const float *dout, const float *h, 
     (void)dev;
     swiglu_backward(dh, dout, h, N, F);
 }
+static void linear_swiglu_bwd(void *dev, float *dh, float *dw3, const float *dout, const float *g, const float *h,
+                              const float *w3, int N, int F, int d, float *dg) {
+    ModelActs *A = &((Model *)dev)->acts;
+    linear_swiglu_backward_packed(dh, dw3, dout, g, h, w3, N, F, d, dg, A->gemm_pack, A->gemm_pack_floats, A->lin_scratch);
+}
 static void gelu_fwd(void *dev, float *out, const float *inp, size_t n) {
     (void)dev;
     gelu_forward(out, inp, n);

@@ -64,6 +64,11 @@ static void linear_swiglu_fwd(void *dev, float *out, float *h, bool keep_h, cons
 static void swiglu_bwd(void *dev, float *dh, const float *dout, const float *h, int N, int F) {
     swiglu_backward_cuda(dh, dout, h, N, F, G->stream);
 }
+static void linear_swiglu_bwd(void *dev, float *dh, float *dw3, const float *dout, const float *g, const float *h,
+                              const float *w3, int N, int F, int d, float *dg) {
+    linear_bwd(dev, dg, dw3, NULL, dout, g, w3, N, F, d, false);
+    swiglu_bwd(dev, dh, dg, h, N, F);
+}
 static void gelu_fwd(void *dev, float *out, const float *inp, size_t n) { gelu_forward_cuda(out, inp, n, G->stream); }
 static void gelu_bwd(void *dev, float *dinp, const float *dout, const float *inp, size_t n) {
     gelu_backward_cuda(dinp, dout, inp, n, G->stream);

@@ -42,6 +42,10 @@ typedef struct ModelOps {
     void (*linear_swiglu_forward)(void *dev, float *out, float *h, bool keep_h, const float *inp, const float *w12, int N, int in,
                                   int F, int block);
     void (*swiglu_backward)(void *dev, float *dh, const float *dout, const float *h, int N, int F);
+    // linear_backward of w3 (input gradient into dg, no bias, no accumulation) then swiglu_backward
+    // of dg into dh, fused where it pays (then dg may be left unwritten)
+    void (*linear_swiglu_backward)(void *dev, float *dh, float *dw3, const float *dout, const float *g, const float *h,
+                                   const float *w3, int N, int F, int d, float *dg);
     void (*gelu_forward)(void *dev, float *out, const float *inp, size_t n);
     void (*gelu_backward)(void *dev, float *dinp, const float *dout, const float *inp, size_t n);
     // rotary embedding, window attention (layers_rope.c, layers_attention.c); out: the forward's
@@ -101,6 +105,7 @@ typedef struct ModelOps {
         .swiglu_forward = swiglu_fwd, \
         .linear_swiglu_forward = linear_swiglu_fwd, \
         .swiglu_backward = swiglu_bwd, \
+        .linear_swiglu_backward = linear_swiglu_bwd, \
         .gelu_forward = gelu_fwd, \
         .gelu_backward = gelu_bwd, \
         .rope_forward = rope_fwd, \
