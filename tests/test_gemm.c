@@ -111,6 +111,32 @@ static void check_swiglu_backward(int N) {
         free(scratch);
 }
 
+// linear_backward_packed: dweight and dbias to the bit of linear_backward, dinp close; the
+// accumulating form stays linear_backward's.
+static void check_backward(int N, int in, int out) {
+    float *dout = rand_buf((size_t)N * out, 1.0f), *x = rand_buf((size_t)N * in, 1.0f), *w = rand_buf((size_t)out * in, 0.5f);
+    float *dw_a = calloc((size_t)out * in, sizeof(float)), *dw_b = calloc((size_t)out * in, sizeof(float));
+    float *db_a = calloc(out, sizeof(float)), *db_b = calloc(out, sizeof(float));
+    float *dx_a = malloc((size_t)N * in * sizeof(float)), *dx_b = malloc((size_t)N * in * sizeof(float));
+    float *pack = malloc(gemm_pack_floats(in, out) * sizeof(float));
+    float *scratch = malloc((linear_backward_scratch_floats(N, in, out) + 1) * sizeof(float));
+    linear_backward(dx_a, dw_a, db_a, dout, x, w, N, in, out, false, scratch);
+    linear_backward_packed(dx_b, dw_b, db_b, dout, x, w, N, in, out, false, scratch, pack, gemm_pack_floats(in, out));
+    CHECK(!memcmp(dw_a, dw_b, (size_t)out * in * sizeof(float)) && !memcmp(db_a, db_b, (size_t)out * sizeof(float)));
+    // dinp against the product dout @ w: as product_err with w transposed
+    float *wt = malloc((size_t)out * in * sizeof(float));
+    for (int o = 0; o < out; o++)
+        for (int i = 0; i < in; i++) wt[(size_t)i * out + o] = w[(size_t)o * in + i];
+    double e = product_err(dx_b, dout, wt, N, out, in);
+    CHECK_MSG(e < 2e-6, "backward N %d in %d out %d: input gradient error %g", N, in, out, e);
+    memcpy(dx_b, dx_a, (size_t)N * in * sizeof(float));
+    linear_backward(dx_a, dw_a, NULL, dout, x, w, N, in, out, true, scratch);
+    linear_backward_packed(dx_b, dw_b, NULL, dout, x, w, N, in, out, true, scratch, pack, gemm_pack_floats(in, out));
+    CHECK_MSG(!memcmp(dx_a, dx_b, (size_t)N * in * sizeof(float)), "accumulating backward: not linear_backward's bits");
+    free(dout), free(x), free(w), free(dw_a), free(dw_b), free(db_a), free(db_b), free(dx_a), free(dx_b), free(pack),
+        free(scratch), free(wt);
+}
+
 // linear_forward_packed where it does not apply equals linear_forward to the bit.
 static void check_fallbacks(void) {
     int N = 256, K = 64, O = 64;
@@ -140,6 +166,9 @@ int main(void) {
     printf("panel width %d\n", nc);
     check_fallbacks();
     check_swiglu_backward(128);
+    check_backward(300, 64, 192);
+    check_backward(256, 256, 64);
+    check_backward(129, 64, 512);
     check_swiglu_backward(1031);
     check_swiglu_backward(64);  // below the packed path's rows: the two functions as they are
     if (nc) {

@@ -148,6 +148,11 @@ void linear_forward_packed(float *out, const float *inp, const float *weight, co
 void linear_swiglu_forward_packed(float *out, float *h, bool keep_h, const float *inp, const float *w12, int N, int in,
                                   int F, int block, float *pack, size_t pack_floats);
 
+// linear_backward with the input gradient (not accumulated) from the packed product where it
+// applies (as linear_forward_packed, with the weight used as it is: K = out_dim, in outputs).
+void linear_backward_packed(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, int N, int in, int out_dim, bool accumulate_dinp, float *scratch,
+                            float *pack, size_t pack_floats);
 // The FFN's w3 backward and the SwiGLU gate's in one: dw3 += dout^T @ g (linear_backward) and
 // dh = swiglu_backward(dout @ w3, h); where the packed product applies (as
 // linear_forward_packed), dout @ w3 is never written: each register tile goes straight into the

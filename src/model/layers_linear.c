@@ -130,6 +130,30 @@ void linear_swiglu_forward_packed(float *out, float *h, bool keep_h, const float
     packed_forward(h, keep_h, out, F, inp, w12, N, in, 2 * F, block, pack, nc);
 }
 
+void linear_backward_packed(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                            const float *weight, int N, int in, int out_dim, bool accumulate_dinp, float *scratch,
+                            float *pack, size_t pack_floats) {
+    // dinp (N, in) = dout (N, out_dim) @ weight (out_dim, in): K = out_dim, in outputs
+    int nc = dinp && !accumulate_dinp ? packed_width(NULL, N, out_dim, in, pack_floats) : 0;
+    if (!nc) {
+        linear_backward(dinp, dweight, dbias, dout, inp, weight, N, in, out_dim, accumulate_dinp, scratch);
+        return;
+    }
+    linear_backward(NULL, dweight, dbias, dout, inp, weight, N, in, out_dim, false, scratch);
+    int nblk = (N + SUB_BLOCK - 1) / SUB_BLOCK, np = in / nc;
+#pragma omp parallel if (go_parallel((long)N * in * out_dim) && nblk > 1)
+    {
+#pragma omp for schedule(static)
+        for (int p = 0; p < np; p++) gemm_pack_nn_panels(pack, weight, out_dim, in, nc, p, p + 1);
+#pragma omp for schedule(static)
+        for (int k = 0; k < nblk; k++) {
+            size_t lo = (size_t)k * SUB_BLOCK;
+            int rows = N - (int)lo < SUB_BLOCK ? N - (int)lo : SUB_BLOCK;
+            gemm_packed_rows(dinp + lo * in, dout + lo * out_dim, pack, rows, out_dim, in);
+        }
+    }
+}
+
 void linear_swiglu_backward_packed(float *dh, float *dw3, const float *dout, const float *g, const float *h,
                                    const float *w3, int N, int F, int d, float *dg, float *pack, size_t pack_floats,
                                    float *scratch) {

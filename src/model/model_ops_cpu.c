@@ -52,7 +52,9 @@ static void linear_fwd(void *dev, float *out, const float *inp, const float *w, 
 }
 static void linear_bwd(void *dev, float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                        int N, int in, int out_dim, bool accumulate) {
-    linear_backward(dinp, dw, db, dout, inp, w, N, in, out_dim, accumulate, ((Model *)dev)->acts.lin_scratch);
+    ModelActs *A = &((Model *)dev)->acts;
+    linear_backward_packed(dinp, dw, db, dout, inp, w, N, in, out_dim, accumulate, A->lin_scratch, A->gemm_pack,
+                           A->gemm_pack_floats);
 }
 static void lsres_fwd(void *dev, float *out, const float *x, const float *y, const float *gamma, float scale, int N,
                       int C) {
