@@ -130,6 +130,28 @@ void linear_swiglu_forward_packed(float *out, float *h, bool keep_h, const float
     packed_forward(h, keep_h, out, F, inp, w12, N, in, 2 * F, block, pack, nc);
 }
 
+// The input gradient dout (N, K) @ M (K, n) from the packed product, M packed as it is, in
+// SUB_BLOCK-row blocks over the threads: into dinp (N, n), or with h != NULL (M = w3, n = F)
+// through the SwiGLU gate's backward into dh (N, 2F).
+static void packed_input_grad(float *dinp, float *dh, const float *h, const float *dout, const float *M, int N, int K,
+                              int n, float *pack, int nc) {
+    int nblk = (N + SUB_BLOCK - 1) / SUB_BLOCK, np = n / nc;
+#pragma omp parallel if (go_parallel((long)N * n * K) && nblk > 1)
+    {
+#pragma omp for schedule(static)
+        for (int p = 0; p < np; p++) gemm_pack_nn_panels(pack, M, K, n, nc, p, p + 1);
+#pragma omp for schedule(static)
+        for (int k = 0; k < nblk; k++) {
+            size_t lo = (size_t)k * SUB_BLOCK;
+            int rows = N - (int)lo < SUB_BLOCK ? N - (int)lo : SUB_BLOCK;
+            if (h)
+                gemm_swiglu_bwd_rows(dh + lo * 2 * n, h + lo * 2 * n, dout + lo * K, pack, rows, K, n);
+            else
+                gemm_packed_rows(dinp + lo * n, dout + lo * K, pack, rows, K, n);
+        }
+    }
+}
+
 void linear_backward_packed(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                             const float *weight, int N, int in, int out_dim, bool accumulate_dinp, float *scratch,
                             float *pack, size_t pack_floats) {
@@ -140,18 +162,7 @@ void linear_backward_packed(float *dinp, float *dweight, float *dbias, const flo
         return;
     }
     linear_backward(NULL, dweight, dbias, dout, inp, weight, N, in, out_dim, false, scratch);
-    int nblk = (N + SUB_BLOCK - 1) / SUB_BLOCK, np = in / nc;
-#pragma omp parallel if (go_parallel((long)N * in * out_dim) && nblk > 1)
-    {
-#pragma omp for schedule(static)
-        for (int p = 0; p < np; p++) gemm_pack_nn_panels(pack, weight, out_dim, in, nc, p, p + 1);
-#pragma omp for schedule(static)
-        for (int k = 0; k < nblk; k++) {
-            size_t lo = (size_t)k * SUB_BLOCK;
-            int rows = N - (int)lo < SUB_BLOCK ? N - (int)lo : SUB_BLOCK;
-            gemm_packed_rows(dinp + lo * in, dout + lo * out_dim, pack, rows, out_dim, in);
-        }
-    }
+    packed_input_grad(dinp, NULL, NULL, dout, weight, N, out_dim, in, pack, nc);
 }
 
 void linear_swiglu_backward_packed(float *dh, float *dw3, const float *dout, const float *g, const float *h,
@@ -164,18 +175,7 @@ void linear_swiglu_backward_packed(float *dh, float *dw3, const float *dout, con
         return;
     }
     linear_backward(NULL, dw3, NULL, dout, g, w3, N, F, d, false, scratch);
-    int nblk = (N + SUB_BLOCK - 1) / SUB_BLOCK, np = F / nc;
-#pragma omp parallel if (go_parallel((long)N * F * d) && nblk > 1)
-    {
-#pragma omp for schedule(static)
-        for (int p = 0; p < np; p++) gemm_pack_nn_panels(pack, w3, d, F, nc, p, p + 1);
-#pragma omp for schedule(static)
-        for (int k = 0; k < nblk; k++) {
-            size_t lo = (size_t)k * SUB_BLOCK;
-            int rows = N - (int)lo < SUB_BLOCK ? N - (int)lo : SUB_BLOCK;
-            gemm_swiglu_bwd_rows(dh + lo * 2 * F, h + lo * 2 * F, dout + lo * d, pack, rows, d, F);
-        }
-    }
+    packed_input_grad(NULL, dh, h, dout, w3, N, d, F, pack, nc);
 }
 
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
