@@ -122,44 +122,15 @@ static ALWAYS_INLINE float hmaxv(vf x) {
     AK_HALVINGS(vmax, x)
     return x[0];
 }
-// exp on AK_VL lanes for arguments <= 0 (a score minus its row maximum or log-sum-exp), in base 2:
-// n = round(x log2(e)) from the rounding constant, f = x log2(e) - n in [-0.5, 0.5] in one fused
-// multiply-subtract (no rounding of x log2(e) itself, so no two-constant ln2 split is needed), 2^f
-// by a degree-6 near-minimax polynomial (relative error 1.2e-7 for x > -3, 6.3e-7 at worst, from
-// log2(e)'s own rounding, where the result is already below e^-3), times 2^n. With AVX-512 the
-// 2^n is one vscalefps, which also takes arguments far below the float range to zero; elsewhere
-// it is built in the exponent bits, so x is clamped to -87.3 (2^-126) first. 11 vector operations
-// with AVX-512 (the old Cody-Waite form took 13): these exponentials are a third of the forward
-// attention's time.
-static ALWAYS_INLINE vf expv(vf x) {
-#ifndef AK_SCALEF
-    x = vmax(x, splatv(-87.3f));
-#endif
-    const float L2E = 1.44269504088896341f;
+// exp on AK_VL lanes (vec_exp.h), here for arguments <= 0: a score minus its row maximum or
+// log-sum-exp. These exponentials are a third of the forward attention's time.
+#define VEXP_VL AK_VL
+#define VEXP_INLINE ALWAYS_INLINE
 #ifdef AK_SCALEF
-    const __m512 xm = (__m512)x, l2e = _mm512_set1_ps(L2E);
-    const __m512 t = _mm512_fmadd_ps(xm, l2e, _mm512_set1_ps(12582912.0f));
-    const __m512 n = _mm512_sub_ps(t, _mm512_set1_ps(12582912.0f));
-    const vf f = (vf)_mm512_fmsub_ps(xm, l2e, n);
-#else
-    vf t = x * L2E + 12582912.0f;  // fused: n = round(x log2(e)) in t's mantissa
-    vf n = t - 12582912.0f;
-    vf f = x * L2E - n;            // fused as well (the build contracts a*b+c)
+#define VEXP_SCALEF 1
 #endif
-    vf p = splatv(1.534581173e-4f);
-    p = p * f + 1.339993122e-3f;
-    p = p * f + 9.618488958e-3f;
-    p = p * f + 5.550328777e-2f;
-    p = p * f + 2.402264689e-1f;
-    p = p * f + 6.931472057e-1f;
-    p = p * f + 1.0f;
-#ifdef AK_SCALEF
-    return (vf)_mm512_scalef_ps((__m512)p, n);
-#else
-    vi bits = ((vi)t - 0x4B400000 + 127) << 23;  // t's mantissa holds n: 2^n
-    return p * (vf)bits;
-#endif
-}
+#include "model/vec_exp.h"
+static ALWAYS_INLINE vf expv(vf x) { return vec_exp(x); }
 // Natural log on AK_VL lanes for positive normal floats (here sums of exponentials, >= 1): Cephes'
 // logf (mantissa in [sqrt(1/2), sqrt(2)), degree-8 polynomial, about 1 ulp), vectorised.
 static ALWAYS_INLINE vf logv(vf x) {

@@ -32,40 +32,13 @@
 typedef float gk_v __attribute__((vector_size(4 * GK_VL)));
 typedef float gk_vu __attribute__((vector_size(4 * GK_VL), aligned(4), may_alias));
 
-// exp(x) for any x (the SwiGLU gate's e^-a): 2^n 2^f as attention_kernels.h's expv, the
-// argument clamped where 2^n is built in the exponent bits (AVX2), vscalefps's own over- and
-// underflow with AVX-512.
-static GK_INLINE gk_v gk_exp(gk_v x) {
-    const float L2E = 1.44269504088896341f;
+// exp(x) for any x (the SwiGLU gate's e^-a): vec_exp.h, shared with the attention kernels.
+#define VEXP_VL GK_VL
+#define VEXP_INLINE GK_INLINE
 #if GK_VL == 16 && defined(EIR_KERNEL_WIDE)
-    const __m512 xm = (__m512)x, l2e = _mm512_set1_ps(L2E);
-    const __m512 t = _mm512_fmadd_ps(xm, l2e, _mm512_set1_ps(12582912.0f));
-    const __m512 n = _mm512_sub_ps(t, _mm512_set1_ps(12582912.0f));
-    const gk_v f = (gk_v)_mm512_fmsub_ps(xm, l2e, n);
-#else
-    typedef int32_t gk_i __attribute__((vector_size(4 * GK_VL)));
-    const gk_v lo = (gk_v){0} - 87.3f, hi = (gk_v){0} + 88.3f;
-    gk_i below = x < lo, above = x > hi;
-    x = (gk_v)((below & (gk_i)lo) | (~below & (gk_i)x));
-    x = (gk_v)((above & (gk_i)hi) | (~above & (gk_i)x));
-    gk_v t = x * L2E + 12582912.0f;
-    gk_v n = t - 12582912.0f;
-    gk_v f = x * L2E - n;
+#define VEXP_SCALEF 1
 #endif
-    gk_v p = (gk_v){0} + 1.534581173e-4f;
-    p = p * f + 1.339993122e-3f;
-    p = p * f + 9.618488958e-3f;
-    p = p * f + 5.550328777e-2f;
-    p = p * f + 2.402264689e-1f;
-    p = p * f + 6.931472057e-1f;
-    p = p * f + 1.0f;
-#if GK_VL == 16 && defined(EIR_KERNEL_WIDE)
-    return (gk_v)_mm512_scalef_ps((__m512)p, n);
-#else
-    gk_i bits = ((gk_i)t - 0x4B400000 + 127) << 23;
-    return p * (gk_v)bits;
-#endif
-}
+#include "model/vec_exp.h"
 
 // Rows 0..R-1 of one panel: c0 = A . panel columns 0..VL-1, c1 = A . columns VL..2VL-1, stored
 // at C + r*ldc and C + r*ldc + c1_off. G != NULL (SwiGLU panels: c0 = a, c1 = b of the same VL
@@ -87,7 +60,7 @@ static GK_INLINE void gk_tile(float *C, int ldc, int c1_off, float *G, int ldg, 
             *(gk_vu *)(C + (size_t)r * ldc) = c0[r];
             *(gk_vu *)(C + (size_t)r * ldc + c1_off) = c1[r];
         }
-        if (G) *(gk_vu *)(G + (size_t)r * ldg) = c0[r] * c1[r] / (1.0f + gk_exp(-c0[r]));
+        if (G) *(gk_vu *)(G + (size_t)r * ldg) = c0[r] * c1[r] / (1.0f + vec_exp(-c0[r]));
     }
 }
 
@@ -125,7 +98,7 @@ static GK_INLINE void gk_tile_swiglu_bwd(float *DH, const float *H, int F, const
         for (int v = 0; v < 2; v++) {
             const size_t o = (size_t)r * 2 * F + (size_t)v * GK_VL;
             const gk_v a = *(const gk_vu *)(H + o), b = *(const gk_vu *)(H + o + F), g = c[v][r];
-            const gk_v s = 1.0f / (1.0f + gk_exp(-a));
+            const gk_v s = 1.0f / (1.0f + vec_exp(-a));
             *(gk_vu *)(DH + o) = g * b * (s * (1.0f + a * (1.0f - s)));
             *(gk_vu *)(DH + o + F) = g * (a * s);
         }
